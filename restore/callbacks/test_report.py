@@ -1,0 +1,60 @@
+"""The test results: a printed table, ``test_metrics.csv`` and ``test_per_image.csv``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+
+def test_table(metrics: dict[str, float]) -> list[dict[str, float | str]]:
+    """Rows per test set from logged ``test/<set>/<metric>`` values."""
+    rows: dict[str, dict[str, float | str]] = {}
+    for key, value in metrics.items():
+        parts = key.split("/")
+        if len(parts) != 3 or parts[0] != "test":
+            continue
+        rows.setdefault(parts[1], {"set": parts[1]})[parts[2]] = float(value)
+    return list(rows.values())
+
+
+def format_table(rows: list[dict[str, float | str]]) -> str:
+    """A plain-text table: set | PSNR | SSIM | input PSNR | input SSIM | gain."""
+    header = f"{'test set':<14}{'PSNR':>9}{'SSIM':>9}{'input PSNR':>12}{'input SSIM':>12}{'gain dB':>9}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        psnr, in_psnr = r.get("psnr", float("nan")), r.get("input_psnr", float("nan"))
+        lines.append(
+            f"{r['set']:<14}{psnr:>9.2f}{r.get('ssim', float('nan')):>9.4f}"
+            f"{in_psnr:>12.2f}{r.get('input_ssim', float('nan')):>12.4f}{psnr - in_psnr:>9.2f}"
+        )
+    return "\n".join(lines)
+
+
+class TestReport(L.Callback):
+    """After testing, print the per-set table and write it, with per-image PSNRs, as CSV."""
+
+    def __init__(self, output_dir: str):
+        self.output_dir = Path(output_dir)
+
+    @rank_zero_only
+    def on_test_end(self, trainer, pl_module) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        rows = test_table(metrics)
+        if not rows:
+            return
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        print("\n" + format_table(rows) + "\n")
+        columns = ["set", "psnr", "ssim", "input_psnr", "input_ssim"]
+        with open(self.output_dir / "test_metrics.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        records = getattr(pl_module, "test_records", [])
+        if records:
+            with open(self.output_dir / "test_per_image.csv", "w", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(records[0]))
+                writer.writeheader()
+                writer.writerows(records)

@@ -1,0 +1,67 @@
+"""Score a model on the configured test sets: ``python -m restore.eval ckpt_path=...``.
+
+With ``ckpt_path``, the model, task, loss, noise and data configs stored in the checkpoint are used,
+except the groups chosen again on the command line; without it, the configured model is scored as
+built (for example released weights through ``model.weights``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from restore.utils.build import build_task, build_trainer
+from restore.utils.config import CONFIG_DIR, load_checkpoint_config, to_container
+
+from restore.utils.cli import clean_errors
+
+log = logging.getLogger(__name__)
+
+STORED_GROUPS = ("data", "model", "task", "loss", "noise")
+
+
+def _overridden(group: str) -> bool:
+    try:
+        overrides = HydraConfig.get().overrides.task
+    except ValueError:  # not under Hydra (tests compose configs directly)
+        return False
+    return any(o.lstrip("+~").split("=")[0].split(".")[0] == group for o in overrides)
+
+
+def with_checkpoint_config(cfg: DictConfig) -> DictConfig:
+    """Take the stored groups from the checkpoint unless the user chose them again."""
+    stored = load_checkpoint_config(cfg.ckpt_path)
+    if stored is None:
+        log.warning("%s holds no restore config: using the command line's", cfg.ckpt_path)
+        return cfg
+    with open_dict(cfg):
+        for group in STORED_GROUPS:
+            if group in stored and not _overridden(group):
+                cfg[group] = stored[group]
+    return cfg
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
+    if cfg.get("ckpt_path"):
+        cfg = with_checkpoint_config(cfg)
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    task = build_task(cfg)
+    task.run_config = to_container(cfg)
+    trainer, _, _ = build_trainer(cfg)
+    trainer.test(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+@clean_errors
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

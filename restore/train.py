@@ -1,0 +1,54 @@
+"""Train a restoration model: ``python -m restore.train model=dncnn noise=gaussian``.
+
+Seed, build the datamodule, task, callbacks, loggers and trainer from the config, fit, test the
+best checkpoint, and return the metric a sweeper optimises.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from restore.utils.build import build_task, build_trainer
+from restore.utils.cli import clean_errors
+from restore.utils.config import CONFIG_DIR, to_container
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and test as configured; returns every logged metric."""
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    task = build_task(cfg)
+    task.run_config = to_container(cfg)
+    trainer, _, loggers = build_trainer(cfg)
+    for logger in loggers:
+        logger.log_hyperparams(task.run_config)
+
+    if cfg.get("train"):
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    if cfg.get("test"):
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train") else ""
+        if cfg.get("train") and not best:
+            log.warning("no best checkpoint was kept: testing the current weights")
+        trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
+@clean_errors
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    name = cfg.get("optimized_metric")
+    return metrics.get(name) if name else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,303 @@
+"""Deep Image Prior (restore.dip): generators, Lanczos downsampler, ES-WMV, module, CLI."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from PIL import Image
+from skimage import data
+
+from restore.dip import ESWMV, DIPModule, LanczosDownsampler, ResNet, SegNet, Skip, UNet
+from restore.dip.run import _Steps, build_problem, rewrite_overrides, run
+from restore.utils.config import CONFIG_DIR, PROJECT_ROOT
+
+
+def camera_crop(size: int = 32) -> torch.Tensor:
+    """A (1, 1, size, size) crop of skimage's bundled cameraman, in [0, 1]."""
+    img = data.camera()
+    top, left = 120, 200  # the face and the camera: edges and flat areas
+    crop = img[top : top + size, left : left + size].astype(np.float32) / 255
+    return torch.from_numpy(crop)[None, None]
+
+
+def tiny_skip(in_channels: int = 8, out_channels: int = 1) -> Skip:
+    return Skip(in_channels, out_channels, num_scales=3, num_channels_down=16,
+                num_channels_up=16, num_channels_skip=4)
+
+
+def compose_dip(overrides: list[str]):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose("dip", overrides=rewrite_overrides(overrides))
+
+
+# -- generators --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "net",
+    [
+        tiny_skip(8, 3),
+        Skip(8, 3, num_scales=2, num_channels_down=8, num_channels_up=8, num_channels_skip=0,
+             upsample_mode="nearest", downsample_mode="avg", need1x1_up=False),
+        UNet(8, 3, depth=3, width=8),
+        UNet(8, 3, depth=2, width=8, upsample_mode="bilinear"),
+        ResNet(8, 3, num_blocks=2, num_channels=8),
+        SegNet(8, 3, widths=[8, 16, 16]),
+    ],
+    ids=["skip", "skip-noskip-avg", "unet-deconv", "unet-bilinear", "resnet", "segnet"],
+)
+@pytest.mark.parametrize("size", [(23, 37), (17, 16)])
+def test_generator_shape_for_odd_sizes(net, size):
+    torch.manual_seed(0)
+    z = torch.rand(1, 8, *size) * 0.1
+    out = net.to(memory_format=torch.channels_last)(z.contiguous(memory_format=torch.channels_last))
+    assert out.shape == (1, 3, *size)
+    assert out.min() > 0 and out.max() < 1  # sigmoid output
+    out.mean().backward()  # trainable end to end
+    assert all(p.grad is not None for p in net.parameters() if p.requires_grad)
+
+
+def test_skip_defaults_match_the_paper():
+    net = Skip(32, 3)  # 5 scales, 128/128/4, 3x3/3x3/1x1, reflection, bilinear, stride
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert {m.padding_mode for m in convs} == {"reflect"}
+    assert sum(m.stride == (2, 2) for m in convs) == 5
+    assert sum(isinstance(m, torch.nn.LeakyReLU) and m.negative_slope == 0.2
+               for m in net.modules()) == 5 * 5  # skip, 2 down, up, 1x1 up per scale
+    # the original network (DmitryUlyanov/deep-image-prior, get_net 'skip') has 2,217,831
+    # parameters for input_depth 32 and 3 output channels (BatchNorm affine included)
+    assert sum(p.numel() for p in net.parameters()) == 2_217_831
+    assert net(torch.rand(1, 32, 32, 32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("name", ["skip", "unet", "resnet", "segnet"])
+def test_generator_configs_instantiate(name):
+    cfg = compose_dip([f"generator={name}", "task=sr"])
+    assert cfg.task.name == "sr" and cfg.max_steps == 2000
+    net = instantiate(cfg.generator, out_channels=3)
+    assert type(net).__name__.lower() == name
+    assert net(torch.rand(1, 32, 19, 21)).shape == (1, 3, 19, 21)
+
+
+# -- Lanczos downsampler -----------------------------------------------------------------------
+def _original_kernel(factor: int, phase: float, width: int, support: int) -> np.ndarray:
+    """``get_kernel(..., 'lanczos', ...)`` of the DIP repository, loop for loop."""
+    n = width - 1 if phase == 0.5 else width
+    kernel = np.zeros([n, n])
+    center = (width + 1) / 2.0
+    for i in range(1, n + 1):
+        for j in range(1, n + 1):
+            di = abs(i + phase - center) / factor
+            dj = abs(j + phase - center) / factor
+            val = 1.0
+            for d in (di, dj):
+                if d != 0:
+                    val *= support * np.sin(np.pi * d) * np.sin(np.pi * d / support)
+                    val /= np.pi * np.pi * d * d
+            kernel[i - 1][j - 1] = val
+    return kernel / kernel.sum()
+
+
+@pytest.mark.parametrize("factor", [2, 3, 4])
+@pytest.mark.parametrize("kernel_type", ["lanczos2", "lanczos3"])
+def test_lanczos_downsampler(factor, kernel_type):
+    ds = LanczosDownsampler(factor, kernel_type, phase=0.5, preserve_size=True)
+    h, w = 9 * factor, 5 * factor
+    const = torch.full((2, 3, h, w), 0.37)
+    out = ds(const)
+    assert out.shape == (2, 3, h // factor, w // factor)
+    assert ds.output_size(h, w) == (h // factor, w // factor)
+    torch.testing.assert_close(out, torch.full_like(out, 0.37), rtol=0, atol=1e-6)
+    # the separable kernel is the original dense 2-D kernel
+    support = 2 if kernel_type == "lanczos2" else 3
+    k2d = _original_kernel(factor, 0.5, 2 * support * factor + 1, support)
+    k1d = ds.kernel.double().numpy()
+    np.testing.assert_allclose(np.outer(k1d, k1d), k2d, atol=1e-7)
+    # on a ramp (inside the borders) it is the mean over each factor x factor cell's centre
+    ramp = torch.arange(w, dtype=torch.float32).expand(1, 1, h, w)
+    centres = torch.arange(w // factor, dtype=torch.float32) * factor + (factor - 1) / 2
+    inner = slice(2 * support, -2 * support)
+    torch.testing.assert_close(ds(ramp)[0, 0, 0, inner], centres[inner], atol=1e-4, rtol=0)
+
+
+# -- ES-WMV ------------------------------------------------------------------------------------
+def _windowed_variance(xs: np.ndarray, window: int) -> np.ndarray:
+    out = np.full(len(xs), np.nan)
+    for t in range(window - 1, len(xs)):
+        win = xs[t - window + 1 : t + 1]
+        out[t] = np.mean(np.sum((win - win.mean(0)) ** 2, axis=1)) / xs.shape[1]
+    return out
+
+
+@pytest.mark.parametrize("check_every", [1, 7])
+def test_eswmv_detects_the_variance_minimum(check_every):
+    window, patience, t0, n = 10, 25, 60, 200
+    rng = np.random.default_rng(0)
+    base = rng.random(48)
+    # outputs settle towards t0 and diverge after it; the W outputs ending at t0 are identical,
+    # so VAR has its unique minimum (0) exactly at iteration t0
+    amplitude = 0.02 + 0.003 * np.abs(np.arange(n) - t0)
+    xs = base + amplitude[:, None] * rng.standard_normal((n, 48))
+    xs[t0 - window + 1 : t0 + 1] = base
+    es = ESWMV(window=window, patience=patience, check_every=check_every, max_steps=n)
+    stopped = None
+    for t in range(n):
+        x = torch.from_numpy(xs[t]).float().view(1, 3, 4, 4)
+        es.update(x, t, {"out": x})
+        if es.should_stop(t):
+            stopped = t
+            break
+    assert es.detection()[0] == t0
+    assert stopped is not None and t0 + patience <= stopped < t0 + patience + check_every
+    assert torch.equal(es.snapshots["out"].flatten(), torch.from_numpy(base).float())
+    reference = _windowed_variance(xs[: stopped + 1].astype(np.float32).astype(np.float64), window)
+    history = es.history[: stopped + 1].numpy()
+    np.testing.assert_allclose(history[window - 1 :], reference[window - 1 :], rtol=1e-6, atol=1e-12)
+    assert np.isnan(history[: window - 1]).all()
+
+
+def test_eswmv_no_detection_before_the_window_fills():
+    es = ESWMV(window=5, patience=1, check_every=1, max_steps=10)
+    for t in range(4):
+        es.update(torch.rand(1, 1, 2, 2), t)
+        assert not es.should_stop(t)
+    assert es.detection() == (None, None)
+
+
+# -- the module --------------------------------------------------------------------------------
+def _fit(module: DIPModule, steps: int, precision: str = "32-true") -> None:
+    trainer = L.Trainer(max_steps=steps, max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False,
+                        accelerator="cpu", precision=precision)
+    trainer.fit(module, torch.utils.data.DataLoader(_Steps(steps), batch_size=None))
+
+
+def test_dip_denoising_error_falls():
+    L.seed_everything(0, verbose=False)
+    clean = camera_crop(32)
+    noisy = clean + 25 / 255 * torch.from_numpy(
+        np.random.RandomState(0).standard_normal(clean.shape)).float()
+    steps = 40
+    module = DIPModule(tiny_skip(8, 1), noisy, "denoise", gt=clean, input_depth=8,
+                       max_steps=steps, early_stopping={"window": 10, "patience": 100})
+    _fit(module, steps)
+    res = module.results()
+    assert res["steps"] == steps and not res["stopped_early"]
+    psnr = res["curves"]["psnr"]
+    assert np.isfinite(psnr).all()
+    # MSE to the clean image: falls by more than 4x (6 dB) from the random init
+    assert psnr[-5:].mean() > psnr[:3].mean() + 6.0
+    assert res["curves"]["loss"][-5:].mean() < 0.25 * res["curves"]["loss"][:3].mean()
+    assert res["es_iteration"] is not None and 9 <= res["es_iteration"] < steps
+    assert res["images"]["es"].shape == clean.shape
+
+
+def test_dip_sr_and_inpaint_data_terms():
+    L.seed_everything(0, verbose=False)
+    hr = camera_crop(32)
+    lr = LanczosDownsampler(4)(hr)
+    sr = DIPModule(tiny_skip(8, 1), lr, "sr", gt=hr, scale=4, input_depth=8, max_steps=30,
+                   early_stopping={"enabled": False})
+    _fit(sr, 30)
+    curves = sr.results()["curves"]
+    assert curves["loss"][-5:].mean() < 0.2 * curves["loss"][:3].mean()
+    assert curves["psnr"][-5:].mean() > curves["psnr"][:3].mean() + 5
+    # inpainting ignores the hidden pixels: corrupting them does not change the data term
+    mask = (torch.rand(1, 1, 32, 32) > 0.3).float()
+    module = DIPModule(tiny_skip(8, 1), hr, "inpaint", mask=mask, input_depth=8)
+    out = torch.rand(1, 1, 32, 32)
+    corrupted = DIPModule(tiny_skip(8, 1), hr + (1 - mask) * 5.0, "inpaint", mask=mask,
+                          input_depth=8)
+    torch.testing.assert_close(module.data_term(out), corrupted.data_term(out))
+    with pytest.raises(ValueError, match="LR size times scale"):
+        DIPModule(tiny_skip(8, 1), lr, "sr", scale=4, out_size=(30, 32), input_depth=8)
+
+
+# -- problems and the CLI ----------------------------------------------------------------------
+def _write_png(path: Path, array: np.ndarray) -> Path:
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_build_problem_follows_the_noise_protocol(tmp_path):
+    img = data.astronaut()[100:124, 180:212]  # 24 x 32 RGB
+    path = _write_png(tmp_path / "a.png", img)
+    p = build_problem("denoise", path, sigma=25)
+    clean = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    noise = np.random.RandomState(0).standard_normal(img.shape).transpose(2, 0, 1)[None]
+    torch.testing.assert_close(p.gt, clean)
+    torch.testing.assert_close(p.observation, clean + torch.from_numpy(25 / 255 * noise).float())
+    cropped = build_problem("denoise", path, sigma=25, crop=16)
+    torch.testing.assert_close(cropped.observation, p.observation[..., 4:20, 8:24])
+    sr = build_problem("sr", path, synthesize=True, scale=4, crop=[20, 30])
+    assert sr.gt.shape == (1, 3, 20, 28) and sr.observation.shape == (1, 3, 5, 7)
+
+
+def test_cli_denoise_end_to_end(tmp_path):
+    img = (camera_crop(24)[0, 0].numpy() * 255).round().astype(np.uint8)
+    path = _write_png(tmp_path / "cam.png", img)
+    run_dir = tmp_path / "run"
+    cmd = [
+        sys.executable, "-m", "restore.dip", "task=denoise", f"image={path}", "sigma=25",
+        "max_steps=12", "input_depth=4", "early_stopping.window=3", "early_stopping.patience=2",
+        "early_stopping.check_every=1", "generator.num_scales=2", "generator.num_channels_down=8",
+        "generator.num_channels_up=8", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ("restored.png", "final.png", "observation.png", "curve.png", "curves.npz"):
+        assert (run_dir / name).stat().st_size > 0, name
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["task"] == "denoise" and summary["size"] == [24, 24]
+    assert 2 <= summary["es_iteration"] < summary["steps"] <= 12
+    assert summary["seconds_per_iteration"] > 0
+    for key in ("psnr", "ssim", "oracle_psnr", "oracle_iteration", "psnr_final"):
+        assert np.isfinite(summary[key]), key
+    restored = np.asarray(Image.open(run_dir / "restored.png"))
+    assert restored.shape == (24, 24) and restored.dtype == np.uint8
+
+
+def test_dataset_mode_writes_csv_and_means(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i, (top, left) in enumerate([(0, 0), (200, 240)]):
+        _write_png(folder / f"im{i}.png", data.astronaut()[top : top + 16, left : left + 16])
+    cfg = compose_dip([
+        "task=sr", "generator=resnet", f"dataset={folder}", "synthesize=true", "scale=2",
+        "max_steps=6", "input_depth=4", "generator.num_blocks=1", "generator.num_channels=4",
+        "early_stopping.window=2", "early_stopping.patience=100", "trainer.precision=32-true",
+        "csv_log=false",
+    ])  # fmt: skip
+    summary = run(cfg, out_dir=tmp_path / "out")
+    rows = (tmp_path / "out" / "results.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("image,psnr,ssim,psnr_y") and len(rows) == 4
+    assert rows[-1].startswith("mean,")
+    per_image = [json.loads((tmp_path / "out" / f"im{i}" / "summary.json").read_text())
+                 for i in range(2)]
+    assert summary["images"] == 2
+    assert summary["mean"]["psnr"] == pytest.approx(np.mean([s["psnr"] for s in per_image]))
+    assert all(s["size"] == [16, 16] and s["observation_size"] == [8, 8] for s in per_image)
+
+
+def test_inpaint_through_run(tmp_path):
+    img = (camera_crop(16)[0, 0].numpy() * 255).round().astype(np.uint8)
+    mask = np.full((16, 16), 255, np.uint8)
+    mask[5:9, :] = 0
+    cfg = compose_dip([
+        "task=inpaint", f"image={_write_png(tmp_path / 'i.png', img)}",
+        f"mask={_write_png(tmp_path / 'm.png', mask)}", "max_steps=5", "input_type=meshgrid",
+        "input_depth=2", "generator=segnet", "generator.widths=[4,4]", "csv_log=false",
+        "early_stopping.window=2",
+    ])  # fmt: skip
+    summary = run(cfg, out_dir=tmp_path / "out")
+    assert summary["task"] == "inpaint" and summary["steps"] == 5 and "psnr" in summary
+    observed = np.asarray(Image.open(tmp_path / "out" / "observation.png"))
+    assert (observed[5:9] == 0).all() and (observed[:5] == img[:5]).all()
