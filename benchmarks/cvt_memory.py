@@ -15,20 +15,44 @@ images of side 128, 256, 512, 1024 with
 Each (variant, side) runs in a fresh subprocess; peak memory is ``resource.getrusage`` max RSS
 (no tracemalloc), ``forward_mib`` is that peak minus the RSS just before the forward (after a
 32x32 warm-up forward). Runs predicted to exceed the time or memory budget are not run; their
-numbers are estimated and marked ``"status": "estimated"``: memory by a linear fit in pixels of
-the measured runs (plus the analytic ``2 * side**4`` bytes for ``global_math``), time by a fit
-``a * pixels + b * pixels**2``.
+numbers are estimated and marked ``"status": "estimated"``: peak memory by a least-squares line
+in pixels through the measured runs (for ``global_math``, a line in the analytic attention-matrix
+bytes: measured 1.13x of them plus 0.55 GiB), time by ``a * pixels`` for windowed and
+``a * pixels + b * pixels**2`` (through the two largest runs) for global attention.
 
 Results (2-core shared CPU, 1 thread, torch 2.14; experiments/results/cvt_memory.json)::
 
-    RESULTS_TABLE
+    variant       side status     peak MiB  fwd MiB         s
+    windowed       128 measured        571       35       0.2
+    windowed       256 measured        677      141       1.1
+    windowed       512 measured       1062      523       4.8
+    windowed      1024 measured       2160     1612      29.7
+    global         128 measured        566       32       0.9
+    global         256 measured        657      123       9.0
+    global         512 measured        946      409     140.1
+    global        1024 estimated      2149        -    2225.5
+    global_math    128 measured       1144      609       3.3
+    global_math    256 measured       9856     9321     108.0
+    global_math    512 estimated    149258        -    2023.3
+    global_math   1024 estimated   2379683        -   32372.7
+
+(peak MiB includes ~535 MiB of Python + torch + model before the forward; fwd MiB = peak minus
+that. Times are of a CPU shared with other jobs and only indicative.)
 
 Largest square image on 24 GiB (eval forward, batch 1, from the fits; training needs several
 times more for the stored activations):
 
-    LARGEST_24GIB
+    * windowed (16x16 tokens): memory ~0.59 GiB + 1.5 GiB per megapixel -> ~3981 x 3981
+      (15.8 MP); the forward takes ~7.5 min on one thread (1024 x 1024: 30 s).
+    * global, fused SDPA kernel: memory as windowed (~3967 x 3967), but time grows with
+      pixels**2: 512 x 512 took 140 s, 1024 x 1024 is estimated at ~37 min, 3967 x 3967 at days;
+      in practice limited by time (~413 x 413 within 60 s), not memory.
+    * global with an explicit attention matrix (global_math): ~324 x 324. A 481 x 321 test image
+      already needs ~51 GiB, 512 x 512 ~146 GiB (estimated, not run).
+    Windowed attention is therefore what makes full-size test images practical.
 
-Run: ``.venv/bin/python benchmarks/cvt_memory.py`` (about 10 minutes).
+Run: ``.venv/bin/python benchmarks/cvt_memory.py`` (about 6 minutes); ``--reuse old.json`` takes
+the measured runs of an earlier result and only refits.
 """
 
 import argparse
@@ -96,10 +120,15 @@ def worker(side: int, variant: str, threads: int) -> dict:
     }
 
 
+def _mem_regressor(variant: str, side: int) -> float:
+    """What peak memory is linear in: pixels, or the attention matrix (MiB) for global_math."""
+    return attention_matrix_bytes(side) / MIB if variant == "global_math" else side * side
+
+
 def _fit_linear(xs: list[float], ys: list[float]) -> tuple[float, float]:
-    """Least-squares ``y = a + b * x`` (a = y, b = 0 for a single point)."""
+    """Least-squares ``y = a + b * x`` (through the origin for a single point)."""
     if len(xs) == 1:
-        return ys[0], 0.0
+        return 0.0, ys[0] / xs[0]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     b = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
     b /= sum((x - mx) ** 2 for x in xs)
@@ -115,6 +144,43 @@ def _fit_time(pixels: list[float], secs: list[float], quadratic: bool) -> tuple[
     return max(t2 / n2 - b * n2, 0.0), b
 
 
+class _Fit:
+    """Peak memory (MiB) and forward time (s) of one variant, fitted on its measured runs."""
+
+    def __init__(self, variant: str, measured: list[dict]):
+        self.variant = variant
+        xs = [_mem_regressor(variant, r["side"]) for r in measured]
+        self.mem_a, self.mem_b = _fit_linear(xs, [r["peak_rss_mib"] for r in measured])
+        px = [r["pixels"] for r in measured]
+        secs = [r["seconds"] for r in measured]
+        self.t_a, self.t_b = _fit_time(px, secs, variant != "windowed")
+
+    def peak_mib(self, side: int) -> float:
+        return self.mem_a + self.mem_b * _mem_regressor(self.variant, side)
+
+    def seconds(self, side: int) -> float:
+        n = side * side
+        return self.t_a * n + self.t_b * n * n
+
+    def largest_side(self, ok) -> int:
+        side = 1
+        while ok(side + 1):
+            side += 1
+        return side
+
+
+def _run_worker(side: int, variant: str, threads: int, timeout: float) -> dict:
+    cmd = [sys.executable, __file__, "--worker", str(side), variant, "--threads", str(threads)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "error": f"timed out after {timeout:.0f} s"}
+    if proc.returncode != 0:
+        return {"status": "failed", "error": proc.stderr.strip().splitlines()[-1][:300]}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "status": "measured"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512, 1024])
@@ -124,86 +190,59 @@ def main() -> None:
     parser.add_argument("--max-gib", type=float, default=10, help="per-run memory budget")
     parser.add_argument("--budget-gib", type=float, default=24, help="for the largest image")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="take the measured runs of this earlier JSON instead of rerunning",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("SIDE", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(int(args.worker[0]), args.worker[1], args.threads)))
         return
 
+    previous = {}
+    if args.reuse:
+        for r in json.loads(args.reuse.read_text())["runs"]:
+            if r["status"] == "measured":
+                previous[r["variant"], r["side"]] = r
     runs, largest = [], {}
     for variant in args.variants:
         measured: list[dict] = []
         for side in sorted(args.sizes):
-            n = side * side
-            run = {"variant": variant, "side": side, "pixels": n}
-            extra_mib = attention_matrix_bytes(side) / MIB if variant == "global_math" else 0.0
-            pred_s = pred_mib = 0.0
-            if measured:
-                a, b = _fit_time(
-                    [r["pixels"] for r in measured],
-                    [r["seconds"] for r in measured],
-                    variant != "windowed",
-                )
-                pred_s = a * n + b * n * n
-                last = measured[-1]
-                last_extra = attention_matrix_bytes(last["side"]) / MIB if extra_mib else 0.0
-                linear = (last["forward_mib"] - last_extra) * n / last["pixels"]
-                pred_mib = last["baseline_rss_mib"] + linear
-            pred_mib += extra_mib
-            if pred_s > args.max_seconds or pred_mib > args.max_gib * 1024:
+            run = {"variant": variant, "side": side, "pixels": side * side}
+            if (variant, side) in previous:
+                run = previous[variant, side]
+            elif measured and (
+                _Fit(variant, measured).seconds(side) > args.max_seconds
+                or _Fit(variant, measured).peak_mib(side) > args.max_gib * 1024
+            ):
                 run["status"] = "estimated"
             else:
-                cmd = [sys.executable, __file__, "--worker", str(side), variant]
-                cmd += ["--threads", str(args.threads)]
-                env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
-                try:
-                    proc = subprocess.run(
-                        cmd, capture_output=True, text=True, timeout=2 * args.max_seconds, env=env
-                    )
-                    if proc.returncode == 0:
-                        run.update(json.loads(proc.stdout.strip().splitlines()[-1]))
-                        run["status"] = "measured"
-                        measured.append(run)
-                    else:
-                        run["status"] = "failed"
-                        run["error"] = proc.stderr.strip().splitlines()[-1][:300]
-                except subprocess.TimeoutExpired:
-                    run["status"] = "failed"
-                    run["error"] = f"timed out after {2 * args.max_seconds:.0f} s"
+                run.update(_run_worker(side, variant, args.threads, 2 * args.max_seconds))
+            if run["status"] == "measured":
+                measured.append(run)
             print(json.dumps(run), flush=True)
             runs.append(run)
         if not measured:
             continue
-        # Fits: memory linear in pixels (the attention matrix analytic for global_math), time
-        # a * N (+ b * N**2 for global attention).
-        px = [r["pixels"] for r in measured]
-        lin = [
-            r["peak_rss_mib"]
-            - (attention_matrix_bytes(r["side"]) / MIB if variant == "global_math" else 0)
-            for r in measured
-        ]
-        mem_a, mem_b = _fit_linear(px, lin)
-        t_a, t_b = _fit_time(px, [r["seconds"] for r in measured], variant != "windowed")
+        fit = _Fit(variant, measured)
         for run in runs:
             if run["variant"] == variant and run["status"] != "measured":
-                n, side = run["pixels"], run["side"]
-                extra = attention_matrix_bytes(side) / MIB if variant == "global_math" else 0
-                run["peak_rss_mib"] = round(mem_a + mem_b * n + extra, 1)
-                run["seconds"] = round(t_a * n + t_b * n * n, 1)
-
-        def peak_gib(side: int, a: float = mem_a, b: float = mem_b, v: str = variant) -> float:
-            extra = attention_matrix_bytes(side) if v == "global_math" else 0
-            return ((a + b * side * side) * MIB + extra) / GIB
-
-        side = 1
-        while peak_gib(side + 1) <= args.budget_gib:
-            side += 1
+                run["peak_rss_mib"] = round(fit.peak_mib(run["side"]), 1)
+                run["seconds"] = round(fit.seconds(run["side"]), 1)
+        side = fit.largest_side(lambda s, f=fit: f.peak_mib(s) <= args.budget_gib * 1024)
+        side_60s = fit.largest_side(lambda s, f=fit: f.seconds(s) <= 60)
         largest[variant] = {
             "side": side,
-            "pixels": side * side,
-            "peak_rss_gib": round(peak_gib(side), 2),
-            "forward_seconds": round(t_a * side**2 + t_b * side**4, 1),
-            "memory_fit_mib": {"intercept": round(mem_a, 1), "per_megapixel": round(mem_b * 1e6)},
+            "peak_rss_gib": round(fit.peak_mib(side) / 1024, 2),
+            "forward_seconds": round(fit.seconds(side), 1),
+            "side_within_60s": side_60s,
+            "memory_fit_mib": {
+                "intercept": round(fit.mem_a, 1),
+                "slope": round(fit.mem_b, 6),
+                "per": "MiB of attention matrix" if variant == "global_math" else "pixel",
+            },
         }
         print(variant, "largest side on", args.budget_gib, "GiB:", largest[variant], flush=True)
 
@@ -221,11 +260,19 @@ def main() -> None:
         "notes": (
             "status 'estimated' = not run (predicted over the per-run time or memory budget), "
             "'failed' = crashed or timed out; their peak_rss_mib and seconds come from the fits "
-            "described in benchmarks/cvt_memory.py."
+            "described in benchmarks/cvt_memory.py. side_within_60s: largest square side whose "
+            "forward is predicted to take at most 60 s on this CPU."
         ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'variant':<12} {'side':>5} {'status':<9} {'peak MiB':>9} {'fwd MiB':>8} {'s':>9}")
+    for r in runs:
+        fwd = f"{r['forward_mib']:8.0f}" if "forward_mib" in r else f"{'-':>8}"
+        print(
+            f"{r['variant']:<12} {r['side']:>5} {r['status']:<9} {r['peak_rss_mib']:9.0f} "
+            f"{fwd} {r['seconds']:9.1f}"
+        )
     print("wrote", args.out)
 
 

@@ -34,7 +34,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     if cfg.get("test"):
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train") else ""
+        best = (
+            getattr(trainer.checkpoint_callback, "best_model_path", "") if cfg.get("train") else ""
+        )
         if cfg.get("train") and not best:
             log.warning("no best checkpoint was kept: testing the current weights")
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)

@@ -1,5 +1,11 @@
-"""Restoration networks. Each maps a degraded image batch to a restored one (see docs in each)."""
+"""Restoration networks (the ``model`` config group). Each maps a degraded batch to a restored
+one; see each module for the paper it implements."""
 
+from restore.archs.cvt import CvT
 from restore.archs.dncnn import DnCNN
+from restore.archs.edsr import EDSR
+from restore.archs.pixelcnn import PixelCNN
+from restore.archs.unet import UNet
+from restore.archs.vae import ConditionalVAE
 
-__all__ = ["DnCNN"]
+__all__ = ["EDSR", "ConditionalVAE", "CvT", "DnCNN", "PixelCNN", "UNet"]

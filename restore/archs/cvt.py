@@ -34,7 +34,7 @@ from restore.archs.utils import crop_to, pad_to_multiple
 
 
 def _to_windows(x: Tensor, window: int, heads: int) -> Tensor:
-    """(B, H, W, C) with H, W multiples of ``window`` -> (B * nWin, heads, window**2, C // heads)."""
+    """(B, H, W, C), H and W multiples of ``window`` -> (B * nWin, heads, window**2, C // heads)."""
     b, h, w, c = x.shape
     x = x.view(b, h // window, window, w // window, window, heads, c // heads)
     x = x.permute(0, 1, 3, 5, 2, 4, 6)
@@ -208,12 +208,13 @@ class CvT(nn.Module):
         super().__init__()
         dims, depths, heads = list(dims), list(depths), list(heads)
         if not (len(dims) == len(depths) == len(heads)) or not dims:
-            raise ValueError(f"dims, depths, heads must have the same length: {dims, depths, heads}")
+            raise ValueError(f"dims, depths, heads differ in length: {dims}, {depths}, {heads}")
         if kv_stride < 1:
             raise ValueError(f"kv_stride must be >= 1, got {kv_stride}")
         if window_size is not None and (window_size < 1 or window_size % kv_stride):
             raise ValueError(
-                f"window_size ({window_size}) must be a positive multiple of kv_stride ({kv_stride})"
+                f"window_size ({window_size}) must be a positive multiple of "
+                f"kv_stride ({kv_stride})"
             )
         self.n_stages = len(dims)
         self.residual = in_channels == out_channels

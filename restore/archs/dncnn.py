@@ -35,7 +35,10 @@ class DnCNN(nn.Module):
             raise ValueError("DnCNN residual=True needs out_channels == in_channels")
         if depth < 2:
             raise ValueError(f"DnCNN depth must be >= 2, got {depth}")
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(inplace=True),
+        ]
         for _ in range(depth - 2):
             layers.append(nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm))
             if batch_norm:

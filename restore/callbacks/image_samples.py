@@ -52,7 +52,9 @@ class ImageSamples(L.Callback):
                 return
             rows += [
                 t.cpu()
-                for t in _row(outputs["input"][i], outputs["pred"][i], outputs["target"][i], self.crop)
+                for t in _row(
+                    outputs["input"][i], outputs["pred"][i], outputs["target"][i], self.crop
+                )
             ]
 
     @rank_zero_only
@@ -60,10 +62,14 @@ class ImageSamples(L.Callback):
         self.output_dir.mkdir(parents=True, exist_ok=True)
         for name, panels in self._rows.items():
             panels = _same_size(panels)
-            save_image(make_grid(panels, nrow=3, padding=4, pad_value=1.0),
-                       self.output_dir / f"test_samples_{name}.png")
+            save_image(
+                make_grid(panels, nrow=3, padding=4, pad_value=1.0),
+                self.output_dir / f"test_samples_{name}.png",
+            )
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
         if batch_idx != 0 or trainer.sanity_checking or not trainer.loggers:
             return
         with torch.no_grad():
@@ -74,8 +80,12 @@ class ImageSamples(L.Callback):
         grid = make_grid(_same_size([p.cpu() for p in panels]), nrow=3, padding=4, pad_value=1.0)
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):  # W&B
-                logger.log_image("val/samples", [grid], step=trainer.global_step,
-                                 caption=["degraded | restored | clean"])
+                logger.log_image(
+                    "val/samples",
+                    [grid],
+                    step=trainer.global_step,
+                    caption=["degraded | restored | clean"],
+                )
             elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
                 logger.experiment.add_image("val/samples", grid, trainer.global_step)
 

@@ -22,7 +22,9 @@ def test_table(metrics: dict[str, float]) -> list[dict[str, float | str]]:
 
 def format_table(rows: list[dict[str, float | str]]) -> str:
     """A plain-text table: set | PSNR | SSIM | input PSNR | input SSIM | gain."""
-    header = f"{'test set':<14}{'PSNR':>9}{'SSIM':>9}{'input PSNR':>12}{'input SSIM':>12}{'gain dB':>9}"
+    header = (
+        f"{'test set':<14}{'PSNR':>9}{'SSIM':>9}{'input PSNR':>12}{'input SSIM':>12}{'gain dB':>9}"
+    )
     lines = [header, "-" * len(header)]
     for r in rows:
         psnr, in_psnr = r.get("psnr", float("nan")), r.get("input_psnr", float("nan"))

@@ -149,7 +149,9 @@ class EmbeddedDataModule(RestorationDataModule):
             set(self.splits.get("val", ())) | set(self.splits.get("test", ()))
         )
         if overlap:
-            raise ValueError(f"data.splits: images {sorted(overlap)} are both in train and val/test")
+            raise ValueError(
+                f"data.splits: images {sorted(overlap)} are both in train and val/test"
+            )
 
     def load_splits(self):
         def load(names):

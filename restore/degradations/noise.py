@@ -41,7 +41,9 @@ class GaussianNoise(Degradation):
         if sigma_range is not None:
             lo, hi = (float(v) for v in sigma_range)
             if not 0 <= lo <= hi:
-                raise ValueError(f"noise.sigma_range must be [low, high] with 0 <= low <= high, got {sigma_range}")
+                raise ValueError(
+                    f"noise.sigma_range must be [low, high] with 0 <= low <= high, got {sigma_range}"
+                )
             sigma_range = (lo, hi)
         self.sigma = sigma
         self.sigma_range = sigma_range

@@ -36,10 +36,14 @@ class TorchNoise(NoiseSource):
         self.generator = generator
 
     def normal(self, like: Tensor) -> Tensor:
-        return torch.randn(like.shape, generator=self.generator, device=like.device, dtype=like.dtype)
+        return torch.randn(
+            like.shape, generator=self.generator, device=like.device, dtype=like.dtype
+        )
 
     def uniform(self, like: Tensor) -> Tensor:
-        return torch.rand(like.shape, generator=self.generator, device=like.device, dtype=like.dtype)
+        return torch.rand(
+            like.shape, generator=self.generator, device=like.device, dtype=like.dtype
+        )
 
     def per_image(self, like: Tensor, low: float, high: float) -> Tensor:
         u = torch.rand((like.shape[0], 1, 1, 1), generator=self.generator, device=like.device)

@@ -37,8 +37,9 @@ class ESWMV:
         max_steps: length of the recorded VAR history (NaN where undefined).
     """
 
-    def __init__(self, window: int = 100, patience: int = 1000, check_every: int = 50,
-                 max_steps: int = 0):
+    def __init__(
+        self, window: int = 100, patience: int = 1000, check_every: int = 50, max_steps: int = 0
+    ):
         if window < 1 or patience < 1 or check_every < 1:
             raise ValueError("early_stopping.window, patience and check_every must be >= 1")
         self.window, self.patience, self.check_every = int(window), int(patience), int(check_every)
@@ -68,8 +69,10 @@ class ESWMV:
             self.first_step = step
             self.step_t.fill_(step)
         elif step != self.first_step + self.count:
-            raise ValueError(f"ES-WMV expects consecutive steps, got {step} after "
-                             f"{self.first_step + self.count - 1}")
+            raise ValueError(
+                f"ES-WMV expects consecutive steps, got {step} after "
+                f"{self.first_step + self.count - 1}"
+            )
         else:
             self.step_t += 1
         x32 = x.detach().reshape(-1).float()

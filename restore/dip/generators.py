@@ -16,16 +16,18 @@ the authors' repository (DmitryUlyanov/deep-image-prior, ``models/``):
 
 DIP runs the networks in training mode throughout (BatchNorm uses the statistics of the single
 image), so nothing here needs an eval-mode path. Every generator accepts any (H, W): the code is
-padded (reflect) to the multiple of 2**scales it needs and the output cropped back. The original
-instead crops the images to multiples of 32; padding keeps every pixel of the image.
+padded (reflect) to the multiple of 2**scales it needs (at least two multiples) and the output
+cropped back. The original instead crops the images to multiples of 32; padding keeps every
+pixel of the image.
 """
 
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from restore.archs.utils import crop_to, pad_to_multiple
+from restore.archs.utils import crop_to
 
 Act = Literal["LeakyReLU", "ReLU", "ELU", "none"]
 Pad = Literal["reflection", "zero"]
@@ -44,14 +46,25 @@ def _act(kind: Act) -> nn.Module:
 
 
 def _conv(
-    in_ch: int, out_ch: int, kernel: int, stride: int = 1, pad: Pad = "reflection", bias: bool = True
+    in_ch: int,
+    out_ch: int,
+    kernel: int,
+    stride: int = 1,
+    pad: Pad = "reflection",
+    bias: bool = True,
 ) -> nn.Conv2d:
     """``conv`` of the original ``models/common.py``: same-size padding, reflect or zero."""
     if pad not in ("reflection", "zero"):
         raise ValueError(f"pad must be 'reflection' or 'zero', got {pad!r}")
     mode = "reflect" if pad == "reflection" else "zeros"
     return nn.Conv2d(
-        in_ch, out_ch, kernel, stride=stride, padding=(kernel - 1) // 2, padding_mode=mode, bias=bias
+        in_ch,
+        out_ch,
+        kernel,
+        stride=stride,
+        padding=(kernel - 1) // 2,
+        padding_mode=mode,
+        bias=bias,
     )
 
 
@@ -71,8 +84,15 @@ class _PadCrop(nn.Module):
         raise NotImplementedError
 
     def forward(self, z: Tensor) -> Tensor:
-        zp, size = pad_to_multiple(z, self.multiple)
-        return crop_to(self.body(zp), size)
+        h, w = z.shape[-2:]
+        m = self.multiple
+        # the next multiple of 2**scales, and at least two of them: the deepest level must be at
+        # least 2x2 for its reflect-padded 3x3 convolutions and training-mode BatchNorm
+        ph, pw = max(-(-h // m), 2) * m - h, max(-(-w // m), 2) * m - w
+        if ph or pw:
+            mode = "reflect" if ph < h and pw < w else "replicate"
+            z = F.pad(z, (0, pw, 0, ph), mode=mode)
+        return crop_to(self.body(z), (h, w))
 
 
 class _SkipLevel(nn.Module):
@@ -98,7 +118,9 @@ class _SkipLevel(nn.Module):
         super().__init__()
         bn = nn.BatchNorm2d
         self.skip = (
-            nn.Sequential(_conv(in_ch, skip, k_skip, pad=pad), bn(skip), _act(act)) if skip else None
+            nn.Sequential(_conv(in_ch, skip, k_skip, pad=pad), bn(skip), _act(act))
+            if skip
+            else None
         )
         if downsample_mode == "stride":
             first = [_conv(in_ch, down, k_down, stride=2, pad=pad)]
@@ -106,8 +128,17 @@ class _SkipLevel(nn.Module):
             pool = nn.AvgPool2d(2) if downsample_mode == "avg" else nn.MaxPool2d(2)
             first = [_conv(in_ch, down, k_down, pad=pad), pool]
         else:
-            raise ValueError(f"downsample_mode must be 'stride', 'avg' or 'max', got {downsample_mode!r}")
-        layers = [*first, bn(down), _act(act), _conv(down, down, k_down, pad=pad), bn(down), _act(act)]
+            raise ValueError(
+                f"downsample_mode must be 'stride', 'avg' or 'max', got {downsample_mode!r}"
+            )
+        layers = [
+            *first,
+            bn(down),
+            _act(act),
+            _conv(down, down, k_down, pad=pad),
+            bn(down),
+            _act(act),
+        ]
         if deeper is not None:
             layers.append(deeper)
         align = False if upsample_mode in ("bilinear", "bicubic") else None
@@ -202,7 +233,11 @@ class _UNetConv(nn.Sequential):
 
     def __init__(self, in_ch: int, out_ch: int, norm: bool, pad: Pad, act: Act):
         def block(i: int, o: int) -> list[nn.Module]:
-            return [_conv(i, o, 3, pad=pad), nn.BatchNorm2d(o) if norm else nn.Identity(), _act(act)]
+            return [
+                _conv(i, o, 3, pad=pad),
+                nn.BatchNorm2d(o) if norm else nn.Identity(),
+                _act(act),
+            ]
 
         super().__init__(*block(in_ch, out_ch), *block(out_ch, out_ch))
 
@@ -247,12 +282,13 @@ class UNet(_PadCrop):
                 )
             else:
                 raise ValueError(
-                    f"upsample_mode must be 'deconv', 'bilinear' or 'nearest', got {upsample_mode!r}"
+                    f"upsample_mode must be deconv, bilinear or nearest, got {upsample_mode!r}"
                 )
             self.ups.append(up)
             self.up_convs.append(_UNetConv(2 * widths[i], widths[i], False, pad, act))
         self.head = nn.Sequential(
-            _conv(widths[0], out_channels, 1, pad=pad), nn.Sigmoid() if need_sigmoid else nn.Identity()
+            _conv(widths[0], out_channels, 1, pad=pad),
+            nn.Sigmoid() if need_sigmoid else nn.Identity(),
         )
 
     def body(self, z: Tensor) -> Tensor:
@@ -350,7 +386,8 @@ class SegNet(_PadCrop):
         self.pool = nn.MaxPool2d(2, return_indices=True)
         self.unpool = nn.MaxUnpool2d(2)
         self.head = nn.Sequential(
-            _conv(widths[0], out_channels, 1, pad=pad), nn.Sigmoid() if need_sigmoid else nn.Identity()
+            _conv(widths[0], out_channels, 1, pad=pad),
+            nn.Sigmoid() if need_sigmoid else nn.Identity(),
         )
 
     def body(self, z: Tensor) -> Tensor:

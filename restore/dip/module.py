@@ -108,7 +108,9 @@ class DIPModule(L.LightningModule):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = generator.to(memory_format=self.memory_format)
         # not registered as a submodule (it is the generator, or a compiled view of it)
-        object.__setattr__(self, "_net", torch.compile(self.generator) if compile else self.generator)
+        object.__setattr__(
+            self, "_net", torch.compile(self.generator) if compile else self.generator
+        )
         h, w = observation.shape[-2:]
         if out_size is None:
             out_size = (h * scale, w * scale) if task == "sr" else (h, w)
@@ -238,9 +240,7 @@ class DIPModule(L.LightningModule):
         averaged / raw output at the detection point; the final ones when ES never fired)."""
         n = self.steps_done
         curves = {k: v[:n].float().cpu().numpy() for k, v in self.curves.items()}
-        curves["var"] = (
-            self.es.history[:n].float().cpu().numpy() if self.es_enabled and n else None
-        )
+        curves["var"] = self.es.history[:n].float().cpu().numpy() if self.es_enabled and n else None
         es_iter, es_var = self.es.detection() if self.es_enabled else (None, None)
         final = self.avg.float().cpu()
         images = {"final": final, "final_raw": self.last_out.float().cpu()}

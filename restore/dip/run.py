@@ -2,7 +2,7 @@
 
 Examples (from the project root)::
 
-    python -m restore.dip task=denoise image=../shared/datasets/DeepImagePrior/denoising/F16_GT.png sigma=25
+    python -m restore.dip task=denoise image=../shared/datasets/Set12/01.png sigma=25
     python -m restore.dip task=sr image=LR.png gt=HR.png scale=4
     python -m restore.dip task=sr image=HR.png synthesize=true scale=4 generator=unet
     python -m restore.dip task=inpaint image=kate.png mask=kate_mask.png
@@ -121,8 +121,8 @@ def _crop_box(size: tuple[int, int], crop: Any, multiple: int = 1) -> tuple[int,
 def _apply(x: Tensor | None, box: tuple[int, int, int, int], factor: int = 1) -> Tensor | None:
     if x is None:
         return None
-    t, l, h, w = (v * factor for v in box)
-    return x[..., t : t + h, l : l + w]
+    top, left, h, w = (v * factor for v in box)
+    return x[..., top : top + h, left : left + w]
 
 
 def _check_size(a: Tensor, b: Tensor, what: str) -> None:
@@ -148,9 +148,11 @@ def build_problem(
     c = x.shape[1]
     g = load_image(gt, channels=c) if gt else None
     if synthesize is None:
-        synthesize = {"denoise": sigma is not None and g is None, "sr": False, "inpaint": g is None}[
-            task
-        ]
+        synthesize = {
+            "denoise": sigma is not None and g is None,
+            "sr": False,
+            "inpaint": g is None,
+        }[task]
     if synthesize and g is not None:
         raise ConfigError("synthesize=true degrades `image` and scores against it: drop `gt`")
     name = image.stem
@@ -219,11 +221,13 @@ class _Steps(Dataset):
 class StepTimer(Callback):
     """Wall time of the steps after the first ``skip`` (allocation, compilation, warm-up)."""
 
-    def __init__(self, skip: int = 1):
+    def __init__(self, skip: int = 1, per_step: bool = False):
         self.skip = skip
+        self.per_step = per_step
         self.t0: float | None = None
         self.t_start = self.t_end = 0.0
         self.timed_from = 0
+        self.starts: list[float] = []
 
     @staticmethod
     def _sync(module: L.LightningModule) -> None:
@@ -234,6 +238,9 @@ class StepTimer(Callback):
         self.t_start = time.perf_counter()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if self.per_step and batch_idx >= self.skip:
+            self._sync(pl_module)
+            self.starts.append(time.perf_counter())
         if batch_idx == self.skip:
             self._sync(pl_module)
             self.t0, self.timed_from = time.perf_counter(), batch_idx
@@ -241,6 +248,10 @@ class StepTimer(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self._sync(pl_module)
         self.t_end = time.perf_counter()
+
+    def step_times(self) -> list[float]:
+        """Seconds of each timed step, batch start to batch start (``per_step=True``)."""
+        return list(np.diff([*self.starts, self.t_end])) if self.starts else []
 
     def seconds_per_iteration(self, steps: int) -> float | None:
         if self.t0 is None or steps <= self.timed_from:
@@ -273,14 +284,30 @@ def build_module(problem: Problem, cfg: DictConfig) -> DIPModule:
         max_steps=cfg.max_steps,
         early_stopping=OmegaConf.to_container(cfg.early_stopping, resolve=True),
         ssim_every=cfg.ssim_every,
-        channels_last=cfg.channels_last,
+        channels_last=resolve_channels_last(cfg),
         compile=cfg.compile,
     )
 
 
-def fit(module: DIPModule, cfg: DictConfig, out_dir: Path, timer_skip: int = 1) -> StepTimer:
+def resolve_channels_last(cfg: DictConfig) -> bool:
+    """``channels_last: auto``: on for GPUs and 16-bit autocast, where oneDNN/cuDNN convolutions
+    are faster in NHWC; off for float32 on the CPU, where NHWC backward convolutions measured
+    slower for the skip net (see benchmarks/dip_speed.py)."""
+    value = cfg.channels_last
+    if isinstance(value, bool):
+        return value
+    if value != "auto":
+        raise ConfigError(f"channels_last must be true, false or auto, got {value!r}")
+    accel = str(cfg.trainer.get("accelerator", "auto"))
+    gpu = accel in ("gpu", "cuda") or (accel == "auto" and torch.cuda.is_available())
+    return gpu or "16" in str(cfg.trainer.precision)
+
+
+def fit(
+    module: DIPModule, cfg: DictConfig, out_dir: Path, timer: StepTimer | None = None
+) -> StepTimer:
     """Run ``cfg.max_steps`` optimisation steps of ``module`` with a Lightning Trainer."""
-    timer = StepTimer(skip=timer_skip)
+    timer = timer or StepTimer()
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     if trainer_kwargs.get("limit_train_batches") is None:
         trainer_kwargs.pop("limit_train_batches", None)
@@ -355,7 +382,10 @@ def plot_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> Non
         ax.set_ylabel("PSNR (dB)")
         if summary.get("oracle_iteration") is not None:
             handles += ax.plot(
-                [summary["oracle_iteration"]], [summary["oracle_psnr"]], "k*", ms=10,
+                [summary["oracle_iteration"]],
+                [summary["oracle_psnr"]],
+                "k*",
+                ms=10,
                 label=f"oracle {summary['oracle_psnr']:.2f} dB @ {summary['oracle_iteration']}",
             )
         both = np.concatenate([curves["psnr"], curves["psnr_avg"]])
@@ -442,8 +472,10 @@ def _one_line(s: dict[str, Any]) -> str:
     parts = [f"{s['steps']} its ({s['seconds_per_iteration'] or math.nan:.3f} s/it)"]
     parts.append(f"ES-WMV @ {s['es_iteration']}")
     if "psnr" in s:
-        parts.append(f"PSNR {s['psnr']:.2f} dB (oracle {s['oracle_psnr']:.2f} @ "
-                     f"{s['oracle_iteration']}, final {s['psnr_final']:.2f})")
+        parts.append(
+            f"PSNR {s['psnr']:.2f} dB (oracle {s['oracle_psnr']:.2f} @ "
+            f"{s['oracle_iteration']}, final {s['psnr_final']:.2f})"
+        )
     return ", ".join(parts)
 
 
@@ -460,8 +492,19 @@ def run_dataset(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         problem = _problem_from_cfg(cfg, path, gt=None, mask=None)
         rows.append(run_one(problem, cfg, out_dir / path.stem))
     means = {}
-    for key in ("psnr", "ssim", "psnr_y", "ssim_y", "oracle_psnr", "psnr_final", "ssim_final",
-                "psnr_observation", "seconds_per_iteration", "es_iteration", "steps"):
+    for key in (
+        "psnr",
+        "ssim",
+        "psnr_y",
+        "ssim_y",
+        "oracle_psnr",
+        "psnr_final",
+        "ssim_final",
+        "psnr_observation",
+        "seconds_per_iteration",
+        "es_iteration",
+        "steps",
+    ):
         values = [r[key] for r in rows if r.get(key) is not None]
         if values:
             means[key] = float(np.mean(values))
@@ -470,8 +513,12 @@ def run_dataset(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         writer.writeheader()
         writer.writerows(rows)
         writer.writerow({"image": "mean", **means})
-    summary = {"dataset": str(cfg.dataset), "task": cfg.task.name, "images": len(rows),
-               "mean": means}
+    summary = {
+        "dataset": str(cfg.dataset),
+        "task": cfg.task.name,
+        "images": len(rows),
+        "mean": means,
+    }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("%s: %d images, mean %s", cfg.dataset, len(rows), means)
     return summary

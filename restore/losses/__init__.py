@@ -1,5 +1,20 @@
 """Loss terms and their weighted sums (the ``loss`` config group)."""
 
 from restore.losses.base import L1Loss, LossSum, MSELoss
+from restore.losses.nll import CategoricalNLL
+from restore.losses.perceptual import PerceptualLoss
+from restore.losses.pixel import CharbonnierLoss, KLDivergenceLoss, TotalVariationLoss
+from restore.losses.structural import SobelEdgeLoss, SSIMLoss
 
-__all__ = ["L1Loss", "LossSum", "MSELoss"]
+__all__ = [
+    "CategoricalNLL",
+    "CharbonnierLoss",
+    "KLDivergenceLoss",
+    "L1Loss",
+    "LossSum",
+    "MSELoss",
+    "PerceptualLoss",
+    "SSIMLoss",
+    "SobelEdgeLoss",
+    "TotalVariationLoss",
+]

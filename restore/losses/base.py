@@ -27,7 +27,9 @@ class LossSum(nn.Module):
         self.terms = nn.ModuleDict(terms)
         self.weights = {name: float(weights.get(name, 1.0)) for name in terms}
 
-    def forward(self, pred: Tensor, target: Tensor, **aux: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward(
+        self, pred: Tensor, target: Tensor, **aux: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
         values = {name: term(pred, target, **aux) for name, term in self.terms.items()}
         total = torch.stack([self.weights[n] * v.float() for n, v in values.items()]).sum()
         return total, values

@@ -41,6 +41,7 @@ class RestorationTask(L.LightningModule):
         eval_fp32: bool = True,
         compile: bool = False,
         test_set_names: list[str] | None = None,
+        scale: int = 1,
     ):
         super().__init__()
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
@@ -49,6 +50,7 @@ class RestorationTask(L.LightningModule):
         self.optimizer_factory = optimizer or (lambda params: torch.optim.Adam(params, lr=1e-3))
         self.scheduler_config = dict(scheduler) if scheduler else None
         self.channels_last = channels_last
+        self.scale = scale  # output size / input size (super-resolution); 1 for the others
         self.eval_fp32 = eval_fp32
         self.compile = compile
         self._test_set_names = list(test_set_names) if test_set_names else None
@@ -73,8 +75,10 @@ class RestorationTask(L.LightningModule):
             for name in self.test_set_names:
                 if name not in self.test_metrics:
                     self.test_metrics[name] = nn.ModuleList(
-                        [restoration_metrics(f"test/{name}/"),
-                         restoration_metrics(f"test/{name}/input_")]
+                        [
+                            restoration_metrics(f"test/{name}/"),
+                            restoration_metrics(f"test/{name}/input_"),
+                        ]
                     ).to(self.device)
         if self.compile and self._compiled is None:
             self._compiled = torch.compile(self.net)
@@ -157,7 +161,9 @@ class RestorationTask(L.LightningModule):
         bs = pred.shape[0]
         self.log_dict(metrics, batch_size=bs, add_dataloader_idx=False)
         self.log_dict(input_metrics, batch_size=bs, add_dataloader_idx=False)
-        psnr = peak_signal_noise_ratio(pred, target, data_range=1.0, dim=(1, 2, 3), reduction="none")
+        psnr = peak_signal_noise_ratio(
+            pred, target, data_range=1.0, dim=(1, 2, 3), reduction="none"
+        )
         names = batch.get("name", [str(batch_idx)] * bs)
         for i in range(bs):
             self.test_records.append({"set": name, "image": names[i], "psnr": float(psnr[i])})

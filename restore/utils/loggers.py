@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import netrc
 import os
 from pathlib import Path
 
+from lightning.pytorch.loggers import CSVLogger as LightningCSVLogger
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 
 def wandb_credentials_present() -> bool:
@@ -55,3 +59,33 @@ def wandb_logger(
         resume="allow",
         **kwargs,
     )
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing metrics.csv; this one appends to it.
+
+    The file's header is re-read before each save, since another process (a resumed run, or the
+    fit and test stages of ``ddp_spawn``) may have written columns this writer has not seen.
+    """
+
+    def _check_log_dir_exists(self) -> None:
+        pass  # keep metrics.csv
+
+    def save(self) -> None:
+        if self.metrics and self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as f:
+                header = next(csv.reader(f), [])
+            self.metrics_keys = sorted(set(self.metrics_keys) | set(header))
+        super().save()
+
+
+class CSVLogger(LightningCSVLogger):
+    """A CSVLogger whose metrics.csv survives a resumed run: new rows are appended to it."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> ExperimentWriter:
+        if self._experiment is None:
+            self._fs.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment

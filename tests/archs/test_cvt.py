@@ -108,9 +108,7 @@ def test_overfits_one_noisy_batch(channels: int) -> None:
     h = w = 32
     yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
     phases = torch.arange(channels).view(1, channels, 1, 1).float()
-    clean = 0.5 + 0.3 * torch.sin(2 * math.pi * (xx + 0.5 * yy) + phases) * torch.cos(
-        math.pi * yy
-    )
+    clean = 0.5 + 0.3 * torch.sin(2 * math.pi * (xx + 0.5 * yy) + phases) * torch.cos(math.pi * yy)
     clean = clean.expand(2, channels, h, w).contiguous()
     noisy = clean + 0.1 * torch.randn_like(clean)
     model = CvT(channels, channels, window_size=16, **SMALL)

@@ -29,8 +29,14 @@ def camera_crop(size: int = 32) -> torch.Tensor:
 
 
 def tiny_skip(in_channels: int = 8, out_channels: int = 1) -> Skip:
-    return Skip(in_channels, out_channels, num_scales=3, num_channels_down=16,
-                num_channels_up=16, num_channels_skip=4)
+    return Skip(
+        in_channels,
+        out_channels,
+        num_scales=3,
+        num_channels_down=16,
+        num_channels_up=16,
+        num_channels_skip=4,
+    )
 
 
 def compose_dip(overrides: list[str]):
@@ -43,8 +49,17 @@ def compose_dip(overrides: list[str]):
     "net",
     [
         tiny_skip(8, 3),
-        Skip(8, 3, num_scales=2, num_channels_down=8, num_channels_up=8, num_channels_skip=0,
-             upsample_mode="nearest", downsample_mode="avg", need1x1_up=False),
+        Skip(
+            8,
+            3,
+            num_scales=2,
+            num_channels_down=8,
+            num_channels_up=8,
+            num_channels_skip=0,
+            upsample_mode="nearest",
+            downsample_mode="avg",
+            need1x1_up=False,
+        ),
         UNet(8, 3, depth=3, width=8),
         UNet(8, 3, depth=2, width=8, upsample_mode="bilinear"),
         ResNet(8, 3, num_blocks=2, num_channels=8),
@@ -68,8 +83,10 @@ def test_skip_defaults_match_the_paper():
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert {m.padding_mode for m in convs} == {"reflect"}
     assert sum(m.stride == (2, 2) for m in convs) == 5
-    assert sum(isinstance(m, torch.nn.LeakyReLU) and m.negative_slope == 0.2
-               for m in net.modules()) == 5 * 5  # skip, 2 down, up, 1x1 up per scale
+    assert (
+        sum(isinstance(m, torch.nn.LeakyReLU) and m.negative_slope == 0.2 for m in net.modules())
+        == 5 * 5
+    )  # skip, 2 down, up, 1x1 up per scale
     # the original network (DmitryUlyanov/deep-image-prior, get_net 'skip') has 2,217,831
     # parameters for input_depth 32 and 3 output channels (BatchNorm affine included)
     assert sum(p.numel() for p in net.parameters()) == 2_217_831
@@ -158,7 +175,9 @@ def test_eswmv_detects_the_variance_minimum(check_every):
     assert torch.equal(es.snapshots["out"].flatten(), torch.from_numpy(base).float())
     reference = _windowed_variance(xs[: stopped + 1].astype(np.float32).astype(np.float64), window)
     history = es.history[: stopped + 1].numpy()
-    np.testing.assert_allclose(history[window - 1 :], reference[window - 1 :], rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(
+        history[window - 1 :], reference[window - 1 :], rtol=1e-6, atol=1e-12
+    )
     assert np.isnan(history[: window - 1]).all()
 
 
@@ -172,20 +191,36 @@ def test_eswmv_no_detection_before_the_window_fills():
 
 # -- the module --------------------------------------------------------------------------------
 def _fit(module: DIPModule, steps: int, precision: str = "32-true") -> None:
-    trainer = L.Trainer(max_steps=steps, max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False,
-                        accelerator="cpu", precision=precision)
+    trainer = L.Trainer(
+        max_steps=steps,
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        precision=precision,
+    )
     trainer.fit(module, torch.utils.data.DataLoader(_Steps(steps), batch_size=None))
 
 
 def test_dip_denoising_error_falls():
     L.seed_everything(0, verbose=False)
     clean = camera_crop(32)
-    noisy = clean + 25 / 255 * torch.from_numpy(
-        np.random.RandomState(0).standard_normal(clean.shape)).float()
+    noisy = (
+        clean
+        + 25 / 255 * torch.from_numpy(np.random.RandomState(0).standard_normal(clean.shape)).float()
+    )
     steps = 40
-    module = DIPModule(tiny_skip(8, 1), noisy, "denoise", gt=clean, input_depth=8,
-                       max_steps=steps, early_stopping={"window": 10, "patience": 100})
+    module = DIPModule(
+        tiny_skip(8, 1),
+        noisy,
+        "denoise",
+        gt=clean,
+        input_depth=8,
+        max_steps=steps,
+        early_stopping={"window": 10, "patience": 100},
+    )
     _fit(module, steps)
     res = module.results()
     assert res["steps"] == steps and not res["stopped_early"]
@@ -202,8 +237,16 @@ def test_dip_sr_and_inpaint_data_terms():
     L.seed_everything(0, verbose=False)
     hr = camera_crop(32)
     lr = LanczosDownsampler(4)(hr)
-    sr = DIPModule(tiny_skip(8, 1), lr, "sr", gt=hr, scale=4, input_depth=8, max_steps=30,
-                   early_stopping={"enabled": False})
+    sr = DIPModule(
+        tiny_skip(8, 1),
+        lr,
+        "sr",
+        gt=hr,
+        scale=4,
+        input_depth=8,
+        max_steps=30,
+        early_stopping={"enabled": False},
+    )
     _fit(sr, 30)
     curves = sr.results()["curves"]
     assert curves["loss"][-5:].mean() < 0.2 * curves["loss"][:3].mean()
@@ -212,8 +255,9 @@ def test_dip_sr_and_inpaint_data_terms():
     mask = (torch.rand(1, 1, 32, 32) > 0.3).float()
     module = DIPModule(tiny_skip(8, 1), hr, "inpaint", mask=mask, input_depth=8)
     out = torch.rand(1, 1, 32, 32)
-    corrupted = DIPModule(tiny_skip(8, 1), hr + (1 - mask) * 5.0, "inpaint", mask=mask,
-                          input_depth=8)
+    corrupted = DIPModule(
+        tiny_skip(8, 1), hr + (1 - mask) * 5.0, "inpaint", mask=mask, input_depth=8
+    )
     torch.testing.assert_close(module.data_term(out), corrupted.data_term(out))
     with pytest.raises(ValueError, match="LR size times scale"):
         DIPModule(tiny_skip(8, 1), lr, "sr", scale=4, out_size=(30, 32), input_depth=8)
@@ -250,8 +294,9 @@ def test_cli_denoise_end_to_end(tmp_path):
         "generator.num_channels_up=8", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("restored.png", "final.png", "observation.png", "curve.png", "curves.npz"):
         assert (run_dir / name).stat().st_size > 0, name
@@ -280,8 +325,9 @@ def test_dataset_mode_writes_csv_and_means(tmp_path):
     rows = (tmp_path / "out" / "results.csv").read_text().strip().splitlines()
     assert rows[0].startswith("image,psnr,ssim,psnr_y") and len(rows) == 4
     assert rows[-1].startswith("mean,")
-    per_image = [json.loads((tmp_path / "out" / f"im{i}" / "summary.json").read_text())
-                 for i in range(2)]
+    per_image = [
+        json.loads((tmp_path / "out" / f"im{i}" / "summary.json").read_text()) for i in range(2)
+    ]
     assert summary["images"] == 2
     assert summary["mean"]["psnr"] == pytest.approx(np.mean([s["psnr"] for s in per_image]))
     assert all(s["size"] == [16, 16] and s["observation_size"] == [8, 8] for s in per_image)

@@ -1,0 +1,41 @@
+# The project's commands. The environment (.venv) is created on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: train test test-fast lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+## train: the main job, DnCNN on the embedded photographs (a few minutes on a CPU)
+train: $(STAMP)
+	$(PY) -m restore.train model=dncnn noise=gaussian
+
+## test: the whole test suite (CPU only; tests that read ../shared skip where it is absent)
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## test-fast: everything but the slow end-to-end and benchmark-reproduction tests
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+## lint / format: ruff
+lint: $(STAMP)
+	$(VENV)/bin/ruff check restore tests benchmarks
+	$(VENV)/bin/ruff format --check restore tests benchmarks
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix restore tests benchmarks
+	$(VENV)/bin/ruff format restore tests benchmarks
+
+## bench: benchmarks; results go to experiments/results/
+bench: $(STAMP)
+	$(PY) benchmarks/train_step.py
+
+clean:
+	rm -rf outputs/*/ .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,66 @@
+"""Shared fixtures: composed configs pointed at a temporary output dir, and ../shared lookups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig, open_dict
+
+from restore.utils.config import CONFIG_DIR, PROJECT_ROOT
+
+SHARED = PROJECT_ROOT.parent / "shared"
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """``../shared/datasets`` beside the project; tests that need it skip where it is absent."""
+    path = SHARED / "datasets"
+    if not path.is_dir():
+        pytest.skip("../shared/datasets is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> Path:
+    path = SHARED / "weights"
+    if not path.is_dir():
+        pytest.skip("../shared/weights is absent")
+    return path
+
+
+def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """Compose ``conf/<name>.yaml`` as Hydra would, with the run's output dir set to a tmp dir."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=False)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+    return cfg
+
+
+# Small, fast settings for end-to-end runs on the CPU.
+FAST = [
+    "trainer.accelerator=cpu",
+    "data.patch_size=32",
+    "data.batch_size=8",
+    "data.patches_per_epoch=32",
+    "data.val_crop=64",
+    "model.depth=4",
+    "model.width=16",
+    "trainer.max_epochs=2",
+]
+
+
+@pytest.fixture
+def train_cfg(tmp_path):
+    def make(*overrides: str, fast: bool = True) -> DictConfig:
+        return compose_config("train", [*(FAST if fast else []), *overrides], tmp_path)
+
+    return make

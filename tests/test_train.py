@@ -1,0 +1,171 @@
+"""End-to-end runs of restore.train / restore.eval on the CPU."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from restore.eval import evaluate
+from restore.train import train
+from restore.utils.config import PROJECT_ROOT
+
+from .conftest import FAST, compose_config
+
+NOISES = ["gaussian", "salt_pepper", "uniform"]
+
+
+def run_cli(module: str, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "WANDB_MODE": "offline",
+        "PYTHONWARNINGS": "ignore",
+        "OMP_NUM_THREADS": "2",
+    }
+    env.pop("WANDB_API_KEY", None)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize("noise", NOISES)
+def test_fast_dev_run_each_noise(noise, train_cfg):
+    metrics = train(train_cfg(f"noise={noise}", "debug=fdr"))
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+    assert "test/embedded/psnr" in metrics
+
+
+def test_training_learns_in_bf16_and_writes_run_outputs(train_cfg, tmp_path):
+    cfg = train_cfg(
+        "trainer.precision=bf16-mixed",
+        "trainer.max_epochs=3",
+        "data.patches_per_epoch=256",
+        "optimizer.lr=3e-3",
+    )
+    metrics = train(cfg)
+    gain = metrics["test/embedded/psnr"] - metrics["test/embedded/input_psnr"]
+    assert gain > 2.0, f"bf16 training gave only {gain:.2f} dB over the noisy input"
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "csv" / "metrics.csv").is_file()
+    assert (tmp_path / "test_samples_embedded.png").is_file()
+    rows = list(csv.DictReader(open(tmp_path / "test_per_image.csv")))
+    assert {r["image"] for r in rows} == {"camera", "chelsea"}
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["restore_config"]["model"]["_target_"] == "restore.archs.DnCNN"
+
+
+def test_eval_of_checkpoint_reproduces_training_test_metrics(train_cfg, tmp_path):
+    metrics = train(train_cfg("trainer.max_epochs=1"))
+    best = next((tmp_path / "checkpoints").glob("epoch_*.ckpt"))
+    eval_cfg = compose_config("eval", [f"ckpt_path={best}"], tmp_path / "eval")
+    # nothing about the model or data is given: it comes from the checkpoint
+    again = evaluate(eval_cfg)
+    for key in ("test/embedded/psnr", "test/embedded/ssim", "test/embedded/input_psnr"):
+        assert again[key] == pytest.approx(metrics[key], abs=1e-4), key
+
+
+class ResumeProbe(L.Callback):
+    """Records the state training resumed with."""
+
+    def on_train_start(self, trainer, pl_module):
+        state = trainer.optimizers[0].state_dict()
+        record = {
+            "global_step": trainer.global_step,
+            "epoch": trainer.current_epoch,
+            "exp_avg_sum": float(sum(s["exp_avg"].abs().sum() for s in state["state"].values())),
+            "step": float(next(iter(state["state"].values()))["step"]) if state["state"] else 0.0,
+            "lr": trainer.optimizers[0].param_groups[0]["lr"],
+        }
+        Path(pl_module.run_config["paths"]["output_dir"], "probe.json").write_text(
+            json.dumps(record)
+        )
+
+
+def test_resume_from_last_checkpoint_continues_state(train_cfg, tmp_path):
+    train(train_cfg("trainer.max_epochs=1", "test=false"))
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    saved = torch.load(last, weights_only=False)
+    opt_state = saved["optimizer_states"][0]["state"]
+    cfg = train_cfg(
+        "trainer.max_epochs=2",
+        "test=false",
+        "ckpt_path=last",
+        "+callbacks.probe._target_=tests.test_train.ResumeProbe",
+    )
+    train(cfg)
+    probe = json.loads((tmp_path / "probe.json").read_text())
+    assert probe["global_step"] == saved["global_step"] > 0
+    assert probe["epoch"] == saved["epoch"] + 1
+    assert probe["step"] == float(next(iter(opt_state.values()))["step"])
+    expected = float(sum(s["exp_avg"].abs().sum() for s in opt_state.values()))
+    assert probe["exp_avg_sum"] == pytest.approx(expected, rel=1e-6)
+    # the CSV logger continued the same metrics file: epochs 0 and 1 are both there
+    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    assert {r["epoch"] for r in rows if r.get("val/psnr")} == {"0", "1"}
+
+
+def test_wandb_offline_run_holds_metrics_and_images(train_cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    train(train_cfg("logger=wandb", "trainer.max_epochs=1"))
+    import wandb
+
+    wandb.finish()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, "one offline run directory, to `wandb sync` later"
+    # The run's records (history, summary, config) are protobufs in run-<id>.wandb, the file
+    # `wandb sync` uploads; their keys and string values are stored as plain bytes.
+    records = next(runs[0].glob("run-*.wandb")).read_bytes()
+    for key in (b"val/psnr", b"train/loss", b"test/embedded/psnr", b"restore.archs.DnCNN"):
+        assert key in records, key
+    images = list((runs[0] / "files" / "media" / "images").rglob("*.png"))
+    assert images, "validation image panels logged"
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    result = run_cli(
+        "restore.train",
+        *FAST,
+        "trainer=ddp_sim",
+        "trainer.max_epochs=1",
+        "logger=csv",
+        f"hydra.run.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (
+        "world_size: 2" in result.stderr + result.stdout
+        or "GLOBAL_RANK: 1" in result.stderr + result.stdout
+    )
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert (tmp_path / "test_metrics.csv").is_file()
+
+
+def test_multirun_over_noises_leaves_three_runs(tmp_path):
+    result = run_cli(
+        "restore.train",
+        "-m",
+        "noise=gaussian,salt_pepper,uniform",
+        *FAST,
+        "trainer.max_epochs=1",
+        "callbacks=eval",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(runs) == 3
+    for run in runs:
+        rows = list(csv.DictReader(open(run / "test_metrics.csv")))
+        assert rows and float(rows[0]["input_psnr"]) > 0
