@@ -1,0 +1,153 @@
+"""Restore a user's photos: ``python -m restore.predict ckpt_path=... input=... output=...``.
+
+Inputs are already degraded photos: nothing is added to them unless ``degrade=true`` (demos),
+which applies the checkpoint's configured degradation with a fixed seed first. Every image is
+restored in overlapping tiles (``restore.inference.tiling``), so any size fits in memory, and is
+written to ``output`` under its own name, in its own format and bit depth.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import cv2
+import hydra
+import torch
+from omegaconf import DictConfig
+from torch import Tensor
+
+from restore.degradations import SeededNoise
+from restore.inference.image_io import (
+    list_inputs,
+    match_channels,
+    read_image,
+    to_mode,
+    write_image,
+)
+from restore.inference.loading import load_task, model_channels
+from restore.inference.tiling import tiled_apply
+from restore.tasks import RestorationTask
+from restore.utils.cli import clean_errors
+from restore.utils.config import CONFIG_DIR
+from restore.utils.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else Apple MPS, else the CPU; otherwise the named device."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ConfigError(f"device={name} is not a torch device (auto, cpu, cuda, ...)") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but CUDA is not available: use device=auto or cpu")
+    return device
+
+
+def restore_tensor(
+    task: RestorationTask,
+    x: Tensor,
+    tile: int | None = 512,
+    overlap: int = 32,
+    device: torch.device | None = None,
+    precision: str = "fp32",
+    tile_batch: int = 1,
+) -> Tensor:
+    """Restore a (B, C, H, W) batch in [0, 1] with the task's network, tile by tile."""
+    device = device or next(task.parameters()).device
+    dtype = PRECISIONS[precision]
+
+    def run(t: Tensor) -> Tensor:
+        if task.channels_last:
+            t = t.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            return task(t).float()
+
+    return tiled_apply(
+        run, x, tile=tile, overlap=overlap, scale=task.scale, batch=tile_batch, device=device
+    )
+
+
+def _check(cfg: DictConfig) -> None:
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision={cfg.precision}: choose one of {', '.join(PRECISIONS)}")
+    if cfg.tile is not None and (cfg.overlap < 0 or cfg.tile <= 3 * cfg.overlap):
+        raise ConfigError(
+            f"tile={cfg.tile} must exceed 3 * overlap ({3 * cfg.overlap}): tiles discard "
+            "`overlap` pixels at each inner side and cross-fade over another `overlap`"
+        )
+
+
+def predict(cfg: DictConfig) -> list[Path]:
+    """Restore every image of ``cfg.input`` into ``cfg.output``; returns the written paths."""
+    _check(cfg)
+    files = list_inputs(cfg.input)
+    out_dir = Path(cfg.output)
+    if any(out_dir.resolve() == f.parent.resolve() for f in files):
+        raise ConfigError(f"output={out_dir} is the input folder: restored images would overwrite it")
+    device = resolve_device(cfg.device)
+    task = load_task(cfg.ckpt_path).to(device)
+    channels = model_channels(task)
+    if cfg.degrade and task.degradation is None:
+        raise ConfigError(f"degrade=true but {cfg.ckpt_path} has no configured degradation")
+    tile = int(cfg.tile) if cfg.tile else None
+    log.info(
+        "restoring %d image(s) on %s (%s, tile=%s, overlap=%d) into %s",
+        len(files), device, cfg.precision, tile, cfg.overlap, out_dir,
+    )  # fmt: skip
+    written, failed = [], []
+    for path in files:
+        start = time.perf_counter()
+        try:
+            image = read_image(path)
+        except DataError as err:  # one bad file does not stop a folder
+            log.error("skipping %s", err)
+            failed.append(path.name)
+            continue
+        x = match_channels(image.tensor, channels, path.name)
+        if cfg.degrade:
+            x = task.degradation(x.to(device), SeededNoise([cfg.seed])).cpu()
+            write_image(out_dir / "degraded" / path.name, to_mode(x, image.mode), image.bit_depth,
+                        image.alpha, cfg.jpeg_quality)  # fmt: skip
+        restored = restore_tensor(
+            task, x, tile, int(cfg.overlap), device, cfg.precision, int(cfg.tile_batch)
+        )
+        height, width = image.size
+        alpha = image.alpha
+        if alpha is not None and task.scale > 1:  # super-resolution: the alpha plane grows too
+            size = (width * task.scale, height * task.scale)
+            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)
+        target = write_image(
+            out_dir / path.name, to_mode(restored, image.mode), image.bit_depth, alpha,
+            cfg.jpeg_quality,
+        )  # fmt: skip
+        log.info(
+            "%s: %dx%d %s %d-bit -> %s (%.2f s)",
+            path.name, width, height, image.mode, image.bit_depth, target,
+            time.perf_counter() - start,
+        )  # fmt: skip
+        written.append(target)
+    if failed:
+        raise DataError(f"{len(failed)} file(s) could not be read: {', '.join(failed)}")
+    return written
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")
+@clean_errors
+def main(cfg: DictConfig) -> None:
+    predict(cfg)
+
+
+if __name__ == "__main__":
+    main()
