@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
@@ -79,6 +80,39 @@ def restore_tensor(
     )
 
 
+def demo_degrade(task: RestorationTask, x: Tensor, seed: int) -> Tensor:
+    """The checkpoint's configured degradation of a clean batch, drawn from ``RandomState(seed)``.
+
+    Super-resolution tasks make their input with ``make_input`` (bicubic downscale, then any
+    configured noise) from an image cropped to a multiple of the scale.
+    """
+    source = SeededNoise([seed] * x.shape[0])
+    if task.scale > 1 and hasattr(task, "make_input"):
+        h, w = x.shape[-2:]
+        x = x[..., : h - h % task.scale, : w - w % task.scale]
+        return task.make_input(x, training=False, source=source)
+    if task.degradation is None:
+        raise ConfigError("degrade=true but the checkpoint has no configured degradation (noise)")
+    return task.degradation(x, source)
+
+
+def _check_task(task: RestorationTask) -> None:
+    """Refuse tasks whose network needs more than the photo (inpainting needs the hole mask)."""
+    base = getattr(RestorationTask, "net_input", None)
+    if base is not None and type(task).net_input is not base:
+        raise ConfigError(
+            f"{type(task).__name__} checkpoints need more than a photo as input (e.g. a mask): "
+            "restore.predict handles denoising, deblurring and super-resolution checkpoints"
+        )
+
+
+def _fit(alpha: np.ndarray | None, like: Tensor) -> np.ndarray | None:
+    """The alpha plane resized (bicubic) to an image that changed size (super-resolution)."""
+    if alpha is None or alpha.shape == tuple(like.shape[-2:]):
+        return alpha
+    return cv2.resize(alpha, (like.shape[-1], like.shape[-2]), interpolation=cv2.INTER_CUBIC)
+
+
 def _check(cfg: DictConfig) -> None:
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"precision={cfg.precision}: choose one of {', '.join(PRECISIONS)}")
@@ -95,12 +129,13 @@ def predict(cfg: DictConfig) -> list[Path]:
     files = list_inputs(cfg.input)
     out_dir = Path(cfg.output)
     if any(out_dir.resolve() == f.parent.resolve() for f in files):
-        raise ConfigError(f"output={out_dir} is the input folder: restored images would overwrite it")
+        raise ConfigError(
+            f"output={out_dir} is the input folder: restored images would overwrite it"
+        )
     device = resolve_device(cfg.device)
     task = load_task(cfg.ckpt_path).to(device)
+    _check_task(task)
     channels = model_channels(task)
-    if cfg.degrade and task.degradation is None:
-        raise ConfigError(f"degrade=true but {cfg.ckpt_path} has no configured degradation")
     tile = int(cfg.tile) if cfg.tile else None
     log.info(
         "restoring %d image(s) on %s (%s, tile=%s, overlap=%d) into %s",
@@ -117,21 +152,18 @@ def predict(cfg: DictConfig) -> list[Path]:
             continue
         x = match_channels(image.tensor, channels, path.name)
         if cfg.degrade:
-            x = task.degradation(x.to(device), SeededNoise([cfg.seed])).cpu()
+            x = demo_degrade(task, x.to(device), int(cfg.seed)).cpu()
             write_image(out_dir / "degraded" / path.name, to_mode(x, image.mode), image.bit_depth,
-                        image.alpha, cfg.jpeg_quality)  # fmt: skip
+                        _fit(image.alpha, x), cfg.jpeg_quality)  # fmt: skip
         restored = restore_tensor(
             task, x, tile, int(cfg.overlap), device, cfg.precision, int(cfg.tile_batch)
         )
-        height, width = image.size
-        alpha = image.alpha
-        if alpha is not None and task.scale > 1:  # super-resolution: the alpha plane grows too
-            size = (width * task.scale, height * task.scale)
-            alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_CUBIC)
         target = write_image(
-            out_dir / path.name, to_mode(restored, image.mode), image.bit_depth, alpha,
+            out_dir / path.name, to_mode(restored, image.mode), image.bit_depth,
+            _fit(image.alpha, restored),
             cfg.jpeg_quality,
         )  # fmt: skip
+        height, width = image.size
         log.info(
             "%s: %dx%d %s %d-bit -> %s (%.2f s)",
             path.name, width, height, image.mode, image.bit_depth, target,

@@ -136,6 +136,14 @@ class PixelCNN(nn.Module):
 
     needs_target = True
 
+    @staticmethod
+    def default_loss() -> nn.Module:
+        """Per-pixel negative log-likelihood of the clean intensities (what ``loss=default`` uses)."""
+        from restore.losses import LossSum
+        from restore.losses.nll import CategoricalNLL
+
+        return LossSum({"nll": CategoricalNLL()})
+
     def __init__(
         self,
         in_channels: int = 1,

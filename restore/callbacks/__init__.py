@@ -2,5 +2,6 @@
 
 from restore.callbacks.image_samples import ImageSamples
 from restore.callbacks.test_report import TestReport, format_table, test_table
+from restore.callbacks.time_budget import TimeBudget
 
-__all__ = ["ImageSamples", "TestReport", "format_table", "test_table"]
+__all__ = ["ImageSamples", "TestReport", "TimeBudget", "format_table", "test_table"]

@@ -77,9 +77,10 @@ class ImageStore:
         if self.mode == "disk" and cache_dir is None:
             raise ConfigError("the disk cache needs data.cache_dir")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.root = Path(root).resolve() if root is not None else None
+        self.root = Path(os.path.abspath(root)) if root is not None else None
         self.max_open = max_open
         self._sizes: dict[Path, tuple[int, int]] = {}
+        self._gray: dict[Path, bool] = {}
         self._memory: dict[Path, np.ndarray] = {}
         self._open: OrderedDict[Path, np.ndarray] = OrderedDict()
 
@@ -90,28 +91,38 @@ class ImageStore:
         return state
 
     # -- sizes -------------------------------------------------------------------------------
+    def _header(self, path: Path) -> None:
+        try:
+            with PILImage.open(path) as im:
+                w, h = im.size
+                self._gray[path] = len(im.getbands()) <= 2 and im.mode != "P"
+        except FileNotFoundError:
+            raise DataError(f"image {path} does not exist") from None
+        except OSError as err:
+            raise DataError(f"cannot read image {path}: {err}") from None
+        self._sizes[path] = (h, w)
+
     def size(self, path: Path) -> tuple[int, int]:
         """(height, width) of an image from its header, without decoding it."""
         if path not in self._sizes:
-            try:
-                with PILImage.open(path) as im:
-                    w, h = im.size
-            except FileNotFoundError:
-                raise DataError(f"image {path} does not exist") from None
-            except OSError as err:
-                raise DataError(f"cannot read image {path}: {err}") from None
-            self._sizes[path] = (h, w)
+            self._header(path)
         return self._sizes[path]
+
+    def is_gray(self, path: Path) -> bool:
+        """Whether the file itself is single-channel (L, LA, I;16, ...), from its header."""
+        if path not in self._gray:
+            self._header(path)
+        return self._gray[path]
 
     # -- the disk cache ------------------------------------------------------------------------
     def cache_path(self, path: Path) -> Path:
         """Where the decoded copy of ``path`` lives in the disk cache."""
         assert self.cache_dir is not None
-        resolved = path.resolve()
+        absolute = Path(os.path.abspath(path))  # symlinks kept: a linked tree mirrors as linked
         suffix = f".c{self.channels}.npy"
-        if self.root is not None and resolved.is_relative_to(self.root):
-            return self.cache_dir / (str(resolved.relative_to(self.root)) + suffix)
-        digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+        if self.root is not None and absolute.is_relative_to(self.root):
+            return self.cache_dir / (str(absolute.relative_to(self.root)) + suffix)
+        digest = hashlib.sha1(str(absolute).encode()).hexdigest()[:12]
         return self.cache_dir / "_external" / f"{path.stem}-{digest}{suffix}"
 
     def _cache_is_valid(self, path: Path, cached: Path) -> bool:
@@ -200,7 +211,7 @@ class ImageStore:
 
 
 class Pair(NamedTuple):
-    """A training/test example on disk: the clean ``target`` and its degraded ``input`` (or None)."""
+    """An example on disk: the clean ``target`` and its degraded ``input`` (or None)."""
 
     name: str
     target: Path
@@ -238,7 +249,8 @@ def pair_folders(input_dir: Path, target_dir: Path, prefix: str = "") -> list[Pa
             (only_in[1], target_dir, input_dir),
         ):
             if names:
-                shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+                more = f" (+{len(names) - 5} more)" if len(names) > 5 else ""
+                shown = ", ".join(names[:5]) + more
                 parts.append(f"{len(names)} image(s) of {here} have no partner in {there}: {shown}")
         raise DataError(
             "; ".join(parts) + ". Input and target folders must hold the same file names."
@@ -338,6 +350,8 @@ class PairedImageDataset(Dataset):
     the published protocols reseed per image), ``index`` and ``name``. With ``scale`` > 1 the
     target is cropped to ``scale`` times the input ("modcrop"), or to a multiple of ``scale``
     when there is no input; ``crop`` (in target pixels) keeps input and target aligned.
+    ``report_gray`` adds ``gray``: whether the target file is single-channel (SR tables score
+    such images of Set14/BSD100 as gray, see ``restore.metrics.sr``).
     """
 
     def __init__(
@@ -347,6 +361,7 @@ class PairedImageDataset(Dataset):
         seed: int = 0,
         crop: int | None = None,
         scale: int = 1,
+        report_gray: bool = False,
     ):
         if not pairs:
             raise ValueError("PairedImageDataset needs at least one pair")
@@ -355,6 +370,7 @@ class PairedImageDataset(Dataset):
         self.seed = seed
         self.crop = crop
         self.scale = scale
+        self.report_gray = report_gray
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -374,9 +390,13 @@ class PairedImageDataset(Dataset):
         target = self.store(pair.target)
         inp = self.store(pair.input) if pair.input is not None else None
         # work on the input's grid: the target is s times it
-        h, w = (inp.shape[0], inp.shape[1]) if inp is not None else (
-            target.shape[0] // s,
-            target.shape[1] // s,
+        h, w = (
+            (inp.shape[0], inp.shape[1])
+            if inp is not None
+            else (
+                target.shape[0] // s,
+                target.shape[1] // s,
+            )
         )
         top = left = 0
         if self.crop is not None:
@@ -387,6 +407,8 @@ class PairedImageDataset(Dataset):
         if inp is not None:
             item["input"] = _to_tensor(inp[top : top + h, left : left + w])
         item.update(seed=self.seed, index=index, name=pair.name)
+        if self.report_gray:
+            item["gray"] = self.store.is_gray(pair.target)
         return item
 
 
@@ -399,6 +421,9 @@ class PairedDataModule(RestorationDataModule):
     The decoded images live in an :class:`ImageStore` (``cache``: "memory", true = disk cache
     under ``cache_dir``, or false).
     """
+
+    LAYOUT = ""  # the expected on-disk layout, for error messages
+    report_gray = False  # eval items carry ``gray`` (single-channel file), for SR scoring
 
     def __init__(
         self,
@@ -488,7 +513,7 @@ class PairedDataModule(RestorationDataModule):
     def train_dataloader(self) -> DataLoader:
         self.setup()
         if not self.pairs.get("train"):
-            raise DataError(f"{type(self).__name__} has no training pairs")
+            raise DataError(f"{type(self).__name__} has no training pairs: {self.LAYOUT}")
         dataset = PairedPatchDataset(
             self.pairs["train"],
             self.store,
@@ -500,9 +525,15 @@ class PairedDataModule(RestorationDataModule):
         return self._loader(dataset, self.batch_size)
 
     def _eval_loader(self, pairs: list[Pair], crop: int | None) -> DataLoader:
-        dataset = PairedImageDataset(pairs, self.store, self.eval_seed, crop, self.scale)
+        dataset = PairedImageDataset(
+            pairs, self.store, self.eval_seed, crop, self.scale, self.report_gray
+        )
+        # Batched only when every item has the same size: all crops at once (as the base class),
+        # whole images by ``eval_batch_size`` (default 1: 2K images would not fit together).
         sizes = {dataset.output_size(i) for i in range(len(dataset))}
-        batch = (self.eval_batch_size or len(dataset)) if len(sizes) == 1 else 1
+        batch = 1
+        if len(sizes) == 1:
+            batch = self.eval_batch_size or (len(dataset) if crop is not None else 1)
         return self._loader(dataset, batch)
 
     def val_dataloader(self):
@@ -526,8 +557,8 @@ def split_by_ratio(
     if len(split) != 3 or abs(sum(split) - 1) > 1e-6 or min(split) < 0:
         raise ConfigError(f"data.split must be three fractions summing to 1, got {list(split)}")
     order = np.random.RandomState(seed).permutation(len(items))
-    n_train = int(round(split[0] * len(items)))
-    n_val = int(round(split[1] * len(items)))
+    n_train = round(split[0] * len(items))
+    n_val = round(split[1] * len(items))
     if n_train == 0:
         raise DataError(f"{what} has too few items ({len(items)}) to split by {list(split)}")
     picked = [items[i] for i in order]

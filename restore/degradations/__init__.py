@@ -12,3 +12,28 @@ __all__ = [
     "TorchNoise",
     "UniformNoise",
 ]
+
+# Blur, Poisson noise, composition and inpainting masks (restoration tasks beyond denoising).
+from restore.degradations.blur import GaussianBlur, MotionBlur
+from restore.degradations.compose import Compose, PoissonNoise
+from restore.degradations.masks import (
+    BoxMask,
+    FileMask,
+    MaskDegradation,
+    RandomPixelMask,
+    StrokeMask,
+    TextMask,
+)
+
+__all__ += [
+    "BoxMask",
+    "Compose",
+    "FileMask",
+    "GaussianBlur",
+    "MaskDegradation",
+    "MotionBlur",
+    "PoissonNoise",
+    "RandomPixelMask",
+    "StrokeMask",
+    "TextMask",
+]

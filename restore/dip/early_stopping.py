@@ -20,6 +20,7 @@ the host except in :meth:`should_stop`, which callers invoke every ``check_every
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -114,6 +115,22 @@ class ESWMV:
             return False
         self.detected = int(self.best_iter.item())
         return self.detected >= 0 and step - self.detected >= self.patience
+
+    def stop_step(self) -> int | None:
+        """The step at which :meth:`should_stop` fires (or would fire, when training went on),
+        replayed on the host from the recorded VAR history; None if it never does."""
+        if self.count < self.window:
+            return None
+        history = self.history.cpu().numpy()
+        best, best_t = np.inf, -1
+        for t, v in enumerate(history):
+            if np.isnan(v):
+                continue
+            if v < best:
+                best, best_t = v, t
+            if (t + 1) % self.check_every == 0 and t - best_t >= self.patience:
+                return t
+        return None
 
     def detection(self) -> tuple[int | None, float | None]:
         """The iteration of the VAR minimum and its value (a host read; call at the end)."""

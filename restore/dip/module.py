@@ -235,13 +235,15 @@ class DIPModule(L.LightningModule):
     @torch.no_grad()
     def results(self) -> dict[str, Any]:
         """Host-side results after ``fit``: curves (numpy, truncated to the steps run), the ES
-        detection point, and the images (float CPU tensors (1, C, H, W)):
+        detection point and the step where ES-WMV stops (or would stop, when
+        ``stop_training`` is off), and the images (float CPU tensors (1, C, H, W)):
         ``final`` / ``final_raw`` (last averaged / raw output) and ``es`` / ``es_raw`` (the
         averaged / raw output at the detection point; the final ones when ES never fired)."""
         n = self.steps_done
         curves = {k: v[:n].float().cpu().numpy() for k, v in self.curves.items()}
         curves["var"] = self.es.history[:n].float().cpu().numpy() if self.es_enabled and n else None
         es_iter, es_var = self.es.detection() if self.es_enabled else (None, None)
+        es_stop = self.es.stop_step() if self.es_enabled else None
         final = self.avg.float().cpu()
         images = {"final": final, "final_raw": self.last_out.float().cpu()}
         if es_iter is not None:
@@ -255,6 +257,7 @@ class DIPModule(L.LightningModule):
             "stopped_early": self.stopped_early,
             "es_iteration": es_iter,
             "es_var": es_var,
+            "es_stop_step": es_stop,
             "curves": curves,
             "images": images,
         }

@@ -228,6 +228,7 @@ class StepTimer(Callback):
         self.t_start = self.t_end = 0.0
         self.timed_from = 0
         self.starts: list[float] = []
+        self.cpu_starts: list[float] = []
 
     @staticmethod
     def _sync(module: L.LightningModule) -> None:
@@ -241,6 +242,7 @@ class StepTimer(Callback):
         if self.per_step and batch_idx >= self.skip:
             self._sync(pl_module)
             self.starts.append(time.perf_counter())
+            self.cpu_starts.append(time.process_time())
         if batch_idx == self.skip:
             self._sync(pl_module)
             self.t0, self.timed_from = time.perf_counter(), batch_idx
@@ -248,10 +250,16 @@ class StepTimer(Callback):
     def on_train_end(self, trainer, pl_module) -> None:
         self._sync(pl_module)
         self.t_end = time.perf_counter()
+        self.cpu_end = time.process_time()
 
-    def step_times(self) -> list[float]:
-        """Seconds of each timed step, batch start to batch start (``per_step=True``)."""
-        return list(np.diff([*self.starts, self.t_end])) if self.starts else []
+    def step_times(self, cpu: bool = False) -> list[float]:
+        """Seconds of each timed step, batch start to batch start (``per_step=True``); with
+        ``cpu`` the process CPU time instead of the wall time (robust on a shared machine)."""
+        if not self.starts:
+            return []
+        if cpu:
+            return list(np.diff([*self.cpu_starts, self.cpu_end]))
+        return list(np.diff([*self.starts, self.t_end]))
 
     def seconds_per_iteration(self, steps: int) -> float | None:
         if self.t0 is None or steps <= self.timed_from:
@@ -437,6 +445,7 @@ def run_one(problem: Problem, cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         "stopped_early": res["stopped_early"],
         "es_iteration": res["es_iteration"],
         "es_var": res["es_var"],
+        "es_stop_step": res["es_stop_step"],
         "seconds_per_iteration": timer.seconds_per_iteration(res["steps"]),
         "total_seconds": timer.t_end - timer.t_start,
     }
@@ -455,6 +464,10 @@ def run_one(problem: Problem, cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             summary["psnr_observation"] = float(
                 peak_signal_noise_ratio(problem.observation.clamp(0, 1), problem.gt, data_range=1.0)
             )
+        if sr:  # baseline: MATLAB bicubic upscaling of the LR image
+            bicubic = imresize(problem.observation, size=tuple(problem.gt.shape[-2:]))
+            base = _scores(bicubic, problem.gt, problem.scale, y_channel=True)
+            summary |= {f"{k}_bicubic": v for k, v in base.items()}
     save_png(images["es"], out_dir / "restored.png")
     save_png(images["final"], out_dir / "final.png")
     obs = problem.observation * problem.mask if problem.mask is not None else problem.observation
@@ -481,7 +494,8 @@ def _one_line(s: dict[str, Any]) -> str:
 
 CSV_FIELDS = [
     "image", "psnr", "ssim", "psnr_y", "ssim_y", "es_iteration", "steps", "oracle_psnr",
-    "oracle_iteration", "psnr_final", "ssim_final", "psnr_observation", "seconds_per_iteration",
+    "oracle_iteration", "psnr_final", "ssim_final", "psnr_observation", "psnr_bicubic",
+    "psnr_y_bicubic", "seconds_per_iteration",
 ]  # fmt: skip
 
 
@@ -492,19 +506,7 @@ def run_dataset(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         problem = _problem_from_cfg(cfg, path, gt=None, mask=None)
         rows.append(run_one(problem, cfg, out_dir / path.stem))
     means = {}
-    for key in (
-        "psnr",
-        "ssim",
-        "psnr_y",
-        "ssim_y",
-        "oracle_psnr",
-        "psnr_final",
-        "ssim_final",
-        "psnr_observation",
-        "seconds_per_iteration",
-        "es_iteration",
-        "steps",
-    ):
+    for key in CSV_FIELDS[1:]:
         values = [r[key] for r in rows if r.get(key) is not None]
         if values:
             means[key] = float(np.mean(values))

@@ -69,7 +69,9 @@ def load_task(
     try:
         task.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise ConfigError(f"the weights in {path} do not fit its stored model config: {err}") from None
+        raise ConfigError(
+            f"the weights in {path} do not fit its stored model config: {err}"
+        ) from None
     task.run_config = to_container(cfg)
     task.eval()
     log.info("loaded %s (%s)", path, cfg.model.get("_target_", "?"))
@@ -77,10 +79,14 @@ def load_task(
 
 
 def model_channels(task: RestorationTask) -> int:
-    """Input channels of the task's network (1 gray, 3 colour), from its stored config."""
+    """Image channels the task restores (1 gray, 3 colour), from its stored config.
+
+    ``data.channels`` first: a network may take more input channels than the image has
+    (inpainting adds the mask).
+    """
     cfg = task.run_config or {}
     model, data = cfg.get("model") or {}, cfg.get("data") or {}
-    channels = model.get("in_channels", data.get("channels"))
+    channels = data.get("channels", model.get("in_channels"))
     if channels is None:
         raise ConfigError("the checkpoint config names neither model.in_channels nor data.channels")
     return int(channels)

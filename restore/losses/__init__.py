@@ -1,6 +1,6 @@
 """Loss terms and their weighted sums (the ``loss`` config group)."""
 
-from restore.losses.base import L1Loss, LossSum, MSELoss
+from restore.losses.base import L1Loss, LossSum, MSELoss, default_loss
 from restore.losses.nll import CategoricalNLL
 from restore.losses.perceptual import PerceptualLoss
 from restore.losses.pixel import CharbonnierLoss, KLDivergenceLoss, TotalVariationLoss
@@ -17,4 +17,5 @@ __all__ = [
     "SSIMLoss",
     "SobelEdgeLoss",
     "TotalVariationLoss",
+    "default_loss",
 ]

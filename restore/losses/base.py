@@ -55,3 +55,11 @@ class MSELoss(nn.Module):
         if self.reduction == "sum_half":
             return (pred - target).pow(2).sum() / (2 * pred.shape[0])
         return torch.nn.functional.mse_loss(pred, target)
+
+
+def default_loss(model: str) -> LossSum:
+    """The training objective the network class ``model`` (a dotted path) declares, else MSE."""
+    import hydra
+
+    factory = getattr(hydra.utils.get_class(model), "default_loss", None)
+    return factory() if factory is not None else LossSum({"mse": MSELoss()})

@@ -19,6 +19,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from restore.degradations import Degradation, SeededNoise, TorchNoise
 from restore.metrics import quantize, restoration_metrics
+from restore.utils.errors import ConfigError
 
 
 class RestorationTask(L.LightningModule):
@@ -54,8 +55,8 @@ class RestorationTask(L.LightningModule):
         self.eval_fp32 = eval_fp32
         self.compile = compile
         self._test_set_names = list(test_set_names) if test_set_names else None
-        self.val_metrics = restoration_metrics("val/")
-        self.val_input_metrics = restoration_metrics("val/input_")
+        self.val_metrics = self.make_metrics("val/")
+        self.val_input_metrics = self.make_metrics("val/input_")
         self.test_metrics = nn.ModuleDict()
         self.test_records: list[dict[str, Any]] = []
         self.run_config: dict | None = None  # the resolved Hydra config, saved in checkpoints
@@ -76,8 +77,8 @@ class RestorationTask(L.LightningModule):
                 if name not in self.test_metrics:
                     self.test_metrics[name] = nn.ModuleList(
                         [
-                            restoration_metrics(f"test/{name}/"),
-                            restoration_metrics(f"test/{name}/input_"),
+                            self.make_metrics(f"test/{name}/"),
+                            self.make_metrics(f"test/{name}/input_"),
                         ]
                     ).to(self.device)
         if self.compile and self._compiled is None:
@@ -119,11 +120,44 @@ class RestorationTask(L.LightningModule):
         return self(x).float()
 
     def _train_forward(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
+        x = self.net_input(batch)
         if getattr(self.net, "needs_target", False):  # teacher-forced models (PixelCNN)
-            out = (self._compiled or self.net)(batch["input"], batch["target"])
+            out = (self._compiled or self.net)(x, batch["target"])
         else:
-            out = (self._compiled or self.net)(batch["input"])
-        return out if isinstance(out, tuple) else (out, {})
+            out = (self._compiled or self.net)(x)
+        pred, aux = out if isinstance(out, tuple) else (out, {})
+        return self.finish(pred, batch), aux
+
+    # -- hooks that tasks override (the defaults are denoising's) -----------------------------
+    def make_metrics(self, prefix: str) -> MetricCollection:
+        """The metrics of one evaluation split, e.g. prefix ``val/`` or ``test/<set>/input_``."""
+        return restoration_metrics(prefix)
+
+    def metric_kwargs(self, batch: dict) -> dict[str, Any]:
+        """Keyword arguments for the metric updates (torchmetrics passes each metric its own)."""
+        return {}
+
+    def net_input(self, batch: dict) -> Tensor:
+        """What the network sees (inpainting adds the mask as a channel)."""
+        return batch["input"]
+
+    def finish(self, pred: Tensor, batch: dict) -> Tensor:
+        """The network output turned into the restored image (inpainting keeps known pixels)."""
+        return pred
+
+    def restore_batch(self, batch: dict) -> Tensor:
+        """Restore a batch as it is scored (float32 when ``eval_fp32``)."""
+        return self.finish(self.restore(self.net_input(batch)), batch)
+
+    def degraded_view(self, batch: dict) -> Tensor:
+        """The degraded image at the target's size, scored as ``input_`` (SR: bicubic upscaling)."""
+        return batch["input"]
+
+    def per_image_psnr(self, pred: Tensor, target: Tensor, batch: dict) -> Tensor:
+        """(B,) PSNRs of the test report's per-image rows."""
+        return peak_signal_noise_ratio(
+            pred, target, data_range=1.0, dim=(1, 2, 3), reduction="none"
+        )
 
     # -- loops -------------------------------------------------------------------------------
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
@@ -140,30 +174,33 @@ class RestorationTask(L.LightningModule):
         return torch.autocast(self.device.type, enabled=False)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        pred = quantize(self.restore(batch["input"]))
+        pred = quantize(self.restore_batch(batch))
         target = batch["target"].float()
+        kwargs = self.metric_kwargs(batch)
         with self._no_autocast():
-            self.val_metrics.update(pred, target)
-            self.val_input_metrics.update(quantize(batch["input"].float()), target)
+            self.val_metrics.update(pred, target, **kwargs)
+            degraded = quantize(self.degraded_view(batch).float())
+            self.val_input_metrics.update(degraded, target, **kwargs)
         bs = pred.shape[0]
         self.log_dict(self.val_metrics, batch_size=bs, prog_bar=True)
         self.log_dict(self.val_input_metrics, batch_size=bs)
 
     def test_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict:
         name = self.test_set_names[dataloader_idx]
-        restored = self.restore(batch["input"])
-        target, degraded = batch["target"].float(), quantize(batch["input"].float())
+        restored = self.restore_batch(batch)
+        target = batch["target"].float()
         pred = quantize(restored)
         metrics, input_metrics = self.test_metrics[name]
+        kwargs = self.metric_kwargs(batch)
         with self._no_autocast():
-            metrics.update(pred, target)
-            input_metrics.update(degraded, target)
+            degraded = quantize(self.degraded_view(batch).float())
+            metrics.update(pred, target, **kwargs)
+            input_metrics.update(degraded, target, **kwargs)
         bs = pred.shape[0]
         self.log_dict(metrics, batch_size=bs, add_dataloader_idx=False)
         self.log_dict(input_metrics, batch_size=bs, add_dataloader_idx=False)
-        psnr = peak_signal_noise_ratio(
-            pred, target, data_range=1.0, dim=(1, 2, 3), reduction="none"
-        )
+        with self._no_autocast():
+            psnr = self.per_image_psnr(pred, target, batch)
         names = batch.get("name", [str(batch_idx)] * bs)
         for i in range(bs):
             self.test_records.append({"set": name, "image": names[i], "psnr": float(psnr[i])})
@@ -174,7 +211,13 @@ class RestorationTask(L.LightningModule):
 
     # -- optimisation ------------------------------------------------------------------------
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(params=[p for p in self.parameters() if p.requires_grad])
+        params = [p for p in self.parameters() if p.requires_grad]
+        if not params:
+            raise ConfigError(
+                f"model {type(self.net).__name__} has no trainable parameters: "
+                "score it with `python -m restore.eval` instead of training it"
+            )
+        optimizer = self.optimizer_factory(params=params)
         if not self.scheduler_config:
             return optimizer
         cfg = dict(self.scheduler_config)

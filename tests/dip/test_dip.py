@@ -172,6 +172,7 @@ def test_eswmv_detects_the_variance_minimum(check_every):
             break
     assert es.detection()[0] == t0
     assert stopped is not None and t0 + patience <= stopped < t0 + patience + check_every
+    assert es.stop_step() == stopped  # the host replay of the history agrees
     assert torch.equal(es.snapshots["out"].flatten(), torch.from_numpy(base).float())
     reference = _windowed_variance(xs[: stopped + 1].astype(np.float32).astype(np.float64), window)
     history = es.history[: stopped + 1].numpy()
@@ -231,6 +232,27 @@ def test_dip_denoising_error_falls():
     assert res["curves"]["loss"][-5:].mean() < 0.25 * res["curves"]["loss"][:3].mean()
     assert res["es_iteration"] is not None and 9 <= res["es_iteration"] < steps
     assert res["images"]["es"].shape == clean.shape
+
+
+def test_eswmv_stops_the_trainer():
+    # lr 0 and no code perturbation: every output is the same, so VAR is 0 from the first full
+    # window (step 2) and never strictly lower again; the Trainer must stop at step 2 + patience
+    L.seed_everything(0, verbose=False)
+    module = DIPModule(
+        tiny_skip(8, 1),
+        camera_crop(16),
+        "denoise",
+        input_depth=8,
+        lr=0.0,
+        reg_noise_std=0.0,
+        max_steps=50,
+        early_stopping={"window": 3, "patience": 4, "check_every": 1},
+    )
+    _fit(module, 50)
+    res = module.results()
+    assert res["stopped_early"] and res["es_iteration"] == 2
+    assert res["steps"] == 2 + 4 + 1 and res["es_stop_step"] == 6
+    assert res["es_var"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_dip_sr_and_inpaint_data_terms():

@@ -1,0 +1,95 @@
+"""Poisson (shot) noise and the sequential composition of degradations (e.g. blur, then noise)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from restore.degradations.noise import Degradation
+from restore.degradations.noise_source import NoiseSource, TorchNoise
+
+
+def poisson_inverse_cdf(rate: Tensor, u: Tensor) -> Tensor:
+    """Poisson samples of ``rate`` from uniforms ``u`` by inverting the CDF, elementwise.
+
+    Written out because the evaluation sources only provide uniform and normal draws: a sample
+    is the number of ``k`` with ``CDF(k) <= u``. The pmf is computed in log space (no underflow
+    of ``exp(-rate)`` at large rates) in float64, summing ``k`` up to ``rate + 10 sqrt(rate) + 10``
+    (the tail beyond is below 1e-20). Cost: that many elementwise passes over the image.
+    """
+    rate, u = rate.double(), u.double()
+    top = float(rate.max()) if rate.numel() else 0.0
+    k_max = math.ceil(top + 10 * math.sqrt(top) + 10)
+    log_rate = torch.xlogy(torch.ones_like(rate), rate)  # -inf where rate == 0: pmf(k > 0) = 0
+    log_pmf = -rate  # log pmf(0); then log pmf(k) = log pmf(k - 1) + log(rate) - log(k)
+    cdf = torch.exp(log_pmf)
+    count = (cdf <= u).double()
+    for k in range(1, k_max + 1):
+        log_pmf = log_pmf + log_rate - math.log(k)
+        cdf = cdf + torch.exp(log_pmf)
+        count += cdf <= u
+    return count
+
+
+class PoissonNoise(Degradation):
+    """Shot noise: ``y = Poisson(peak * x) / peak``; ``peak`` is the photon count of white.
+
+    Lower peaks are noisier (peak 1-4: very low light; 30-60: dim indoor light), as in the Poisson
+    denoising benchmarks of Makitalo & Foi (TIP 2011) and Zhang et al. (DnCNN/FFDNet follow-ups).
+    A blind ``peak_range`` draws one peak per image, uniformly.
+    """
+
+    def __init__(
+        self,
+        peak: float | None = 30.0,
+        peak_range: Sequence[float] | None = None,
+        clip: bool = False,
+    ):
+        super().__init__(clip)
+        if (peak is None) == (peak_range is None):
+            raise ValueError("PoissonNoise needs exactly one of noise.peak or noise.peak_range")
+        if peak is not None and peak <= 0:
+            raise ValueError(f"noise.peak must be positive, got {peak}")
+        if peak_range is not None:
+            lo, hi = (float(v) for v in peak_range)
+            if not 0 < lo <= hi:
+                raise ValueError(
+                    f"noise.peak_range must be [low, high], 0 < low <= high: {peak_range}"
+                )
+            peak_range = (lo, hi)
+        self.peak = float(peak) if peak is not None else None
+        self.peak_range = peak_range
+
+    def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
+        if self.peak_range is not None:
+            peak = source.per_image(x, *self.peak_range).double()
+        else:
+            peak = torch.tensor(self.peak, dtype=torch.float64, device=x.device)
+        rate = x.double().clamp(min=0) * peak
+        if isinstance(source, TorchNoise):  # training: torch's batched sampler
+            counts = torch.poisson(rate.float(), generator=source.generator).double()
+        else:  # reproducible evaluation: from the source's per-image uniforms
+            counts = poisson_inverse_cdf(rate, source.uniform(rate))
+        return (counts / peak).to(x.dtype)
+
+
+class Compose(Degradation):
+    """Apply degradations in order, e.g. ``[MotionBlur, GaussianNoise]``, from one source.
+
+    With a seeded source each stage continues the same per-image random stream, so the whole
+    chain is reproducible per image.
+    """
+
+    def __init__(self, stages: Iterable[Degradation], clip: bool = False):
+        super().__init__(clip)
+        self.stages = nn.ModuleList(list(stages))
+        if not self.stages:
+            raise ValueError("noise.stages is empty: list the degradations to apply in order")
+
+    def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
+        for stage in self.stages:
+            x = stage(x, source)
+        return x

@@ -1,0 +1,191 @@
+"""Compare runs: ``python -m restore.report MULTIRUN_DIR [MORE_DIRS...] [--output DIR]``.
+
+Collects every run below the given folders (a multirun's jobs, single runs), failed and
+never-launched jobs included, and writes into the (first) multirun folder or ``--output``:
+
+- ``report.csv`` and ``report.md``: one row per run and test set (model, degradation, PSNR, SSIM,
+  input PSNR, parameters, train time, CPU inference time), one ``failed`` row per failed job with
+  the last error line of its log; rows are labelled by the overrides that tell runs apart;
+- ``psnr_bars.png`` (PSNR per test set per run) and, when ``noise.sigma`` was swept,
+  ``psnr_vs_sigma.png``;
+- ``grid_<set>_<image>.png``: one center crop of the first test image, restored by every model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from restore.reporting.grids import Grid, GridBuilder
+from restore.reporting.models import count_parameters, load_task, time_inference
+from restore.reporting.plots import psnr_bars, psnr_vs_sigma
+from restore.reporting.runs import Run, collect_runs
+from restore.reporting.tables import markdown_report, result_rows, write_csv
+from restore.utils.errors import RestoreError
+
+
+@dataclass
+class Report:
+    output: Path
+    runs: list[Run]
+    rows: list[dict]
+    files: dict[str, Path] = field(default_factory=dict)
+    grid: Grid | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _grid_source(runs: list[Run]) -> tuple[str, str | None] | None:
+    """(test set, image) of the first test image of the first successful run."""
+    for run in runs:
+        if run.ok and run.metrics:
+            test_set = str(run.metrics[0]["set"])
+            images = [str(r["image"]) for r in run.per_image if str(r["set"]) == test_set]
+            return test_set, images[0] if images else None
+    return None
+
+
+def _grid_markdown(grid: Grid, output: Path) -> str:
+    top, left, h, w = grid.box
+    lines = [
+        f"![{grid.test_set}/{grid.image}]({grid.path.relative_to(output)})",
+        "",
+        f"`{grid.image}` of `{grid.test_set}`, rows {top}-{top + h}, columns {left}-{left + w}:"
+        " PSNR of the whole image and of the crop.",
+        "",
+        "| panel | PSNR | crop PSNR |",
+        "|---|---|---|",
+    ]
+    lines += [f"| input {e.label} | {e.psnr:.2f} | {e.crop_psnr:.2f} |" for e in grid.inputs]
+    lines += [f"| `{e.label}` | {e.psnr:.2f} | {e.crop_psnr:.2f} |" for e in grid.restored]
+    lines += [f"- not in the grid: {s}" for s in grid.skipped]
+    return "\n".join(lines)
+
+
+def make_report(
+    dirs: list[Path],
+    output: Path | None = None,
+    timing: bool = True,
+    grid: bool = True,
+    crop: int = 128,
+    timing_size: int = 256,
+    timing_runs: int = 5,
+) -> Report:
+    """Collect the runs below ``dirs`` and write the report files (see the module docstring)."""
+    dirs = [Path(d) for d in dirs]
+    runs, sweeps = collect_runs(dirs)
+    out = Path(output) if output else (sweeps[0] if sweeps else dirs[0])
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(output=out, runs=runs, rows=[])
+
+    source = _grid_source(runs) if grid else None
+    builder: GridBuilder | None = None
+    problems = []
+    for run in runs:
+        if not run.ok:
+            continue
+        if run.checkpoint is None:
+            problems.append(f"{run.name}: no checkpoint, so no parameter count nor timing")
+            continue
+        try:
+            task, cfg = load_task(run.checkpoint)
+        except (RestoreError, RuntimeError, ValueError, KeyError) as err:
+            problems.append(f"{run.name}: cannot rebuild the model from {run.checkpoint}: {err}")
+            continue
+        run.params = count_parameters(task)
+        if timing:
+            channels = int(cfg.data.channels)
+            run.inference_ms = time_inference(task, channels, timing_size, timing_runs)
+        if source is not None:
+            if builder is None:
+                builder = GridBuilder(cfg, *source, crop=crop)
+            builder.add(run.label, run.degradation, task, cfg)
+        del task
+
+    notes = [
+        "PSNR/SSIM: the runs' own test_metrics.csv (8-bit outputs, mean over images); "
+        "gain = PSNR - input PSNR.",
+        "params: trainable parameters of the network rebuilt from the tested checkpoint.",
+        "train time: seconds from the job's start (.hydra/overrides.yaml written) to "
+        "checkpoints/last.ckpt (data loading, fitting and validation; no testing), from the files' "
+        "modification times; where no last.ckpt was kept, first to last line of the job log "
+        "(whole job). report.csv names the source per run (train_time_source).",
+    ]
+    if timing:
+        notes.append(
+            f"inference: median of {timing_runs} forward passes (after one warm-up) on one "
+            f"C x {timing_size} x {timing_size} input, float32 on the CPU "
+            f"({torch.get_num_threads()} threads)."
+        )
+    else:
+        notes.append("inference: not timed (--no-timing).")
+    notes += problems
+
+    report.rows = result_rows(runs)
+    write_csv(report.rows, out / "report.csv")
+    report.files["csv"] = out / "report.csv"
+
+    figures: dict[str, str] = {}
+    for key, title, fn in (
+        ("psnr_bars", "PSNR per test set", psnr_bars),
+        ("psnr_vs_sigma", "PSNR vs noise sigma", psnr_vs_sigma),
+    ):
+        path = fn(runs, out / f"{key}.png")
+        if path is not None:
+            report.files[key] = path
+            figures[title] = path.name
+
+    grid_md = None
+    if builder is not None:
+        name = f"grid_{builder.test_set}_{builder.image}.png".replace("/", "_")
+        report.grid = builder.save(out / name)
+        if report.grid is not None:
+            report.files["grid"] = report.grid.path
+            grid_md = _grid_markdown(report.grid, out)
+
+    optuna = [
+        (s, OmegaConf.to_container(OmegaConf.load(s / "optimization_results.yaml")))
+        for s in sweeps
+        if (s / "optimization_results.yaml").is_file()
+    ]
+    md = markdown_report(runs, report.rows, dirs, notes, figures, grid_md, optuna)
+    (out / "report.md").write_text(md)
+    report.files["md"] = out / "report.md"
+    report.notes = notes
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m restore.report",
+        description="Compare the runs of Hydra run/multirun folders: table, plots, image grid.",
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, help="run or multirun output folders")
+    parser.add_argument("--output", type=Path, help="where to write (default: the multirun folder)")
+    parser.add_argument("--no-timing", action="store_true", help="skip CPU inference timing")
+    parser.add_argument("--no-grid", action="store_true", help="skip the image grid")
+    parser.add_argument("--crop", type=int, default=128, help="side of the grid's crop (pixels)")
+    args = parser.parse_args(argv)
+    try:
+        report = make_report(
+            args.dirs, args.output, timing=not args.no_timing, grid=not args.no_grid, crop=args.crop
+        )
+    except RestoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    counts: dict[str, int] = {}
+    for run in report.runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    print(f"{len(report.runs)} runs ({summary}); wrote:")
+    for path in report.files.values():
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

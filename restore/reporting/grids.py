@@ -1,0 +1,173 @@
+"""One test image restored by every model, the same crop side by side.
+
+Each model is re-run on the first image of the first test set, degraded by its own stored
+degradation drawing from ``SeededNoise([data.eval_seed])``: the noisy input is exactly the one
+the run was tested on, and identical across runs that share a degradation config.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from omegaconf import DictConfig
+from torch import Tensor
+from torchmetrics.functional.image import peak_signal_noise_ratio
+
+from restore.data.io import list_images, read_image, to_channels
+from restore.degradations import SeededNoise
+from restore.metrics import quantize
+from restore.tasks import RestorationTask
+
+
+@dataclass
+class GridEntry:
+    label: str
+    psnr: float  # whole image, as scored in the test (8-bit restored image)
+    crop_psnr: float
+
+
+@dataclass
+class Grid:
+    path: Path
+    test_set: str
+    image: str
+    box: tuple[int, int, int, int]  # top, left, height, width in the clean image
+    inputs: list[GridEntry] = field(default_factory=list)
+    restored: list[GridEntry] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def load_test_image(cfg: DictConfig, test_set: str, image: str | None) -> tuple[str, np.ndarray]:
+    """The image named ``image`` (or the first) of a run's test set, as HxWxC uint8."""
+    channels = int(cfg.data.channels)
+    folders = cfg.data.get("test_sets") or {}
+    if test_set in folders:  # an extra benchmark folder: read just that image
+        paths = list_images(folders[test_set], f"test set {test_set!r} folder")
+        path = next((p for p in paths if p.stem == image), paths[0])
+        return path.stem, read_image(path, channels)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("test")
+    images = datamodule.test_images[test_set]
+    found = next((im for im in images if im.name == image), images[0])
+    return found.name, found.pixels
+
+
+def _to_tensor(pixels: np.ndarray) -> Tensor:
+    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None].float() / 255
+
+
+def _center_box(h: int, w: int, size: int) -> tuple[int, int, int, int]:
+    ch, cw = min(size, h), min(size, w)
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def _crop(x: Tensor, box: tuple[int, int, int, int], scale: float = 1.0) -> Tensor:
+    top, left, h, w = (round(v * scale) for v in box)
+    return x[..., top : top + h, left : left + w]
+
+
+def _psnr(pred: Tensor, target: Tensor) -> float:
+    return float(peak_signal_noise_ratio(pred, target, data_range=1.0))
+
+
+def _entry(label: str, image: Tensor, target: Tensor, box: tuple[int, int, int, int]) -> GridEntry:
+    return GridEntry(label, _psnr(image, target), _psnr(_crop(image, box), _crop(target, box)))
+
+
+def restore_image(
+    task: RestorationTask, pixels: np.ndarray, seed: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(clean, degraded, restored) of one image, each 1xCxHxW in [0, 1], quantized to 8 bits."""
+    target = _to_tensor(pixels)
+    with torch.inference_mode():
+        degraded = task.degradation(target, SeededNoise([seed]))
+        x = degraded
+        if task.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        restored = task.restore(x)
+    return target, quantize(degraded.float()), quantize(restored).contiguous()
+
+
+class GridBuilder:
+    """Clean | each distinct degraded input | each model's output, for one center crop.
+
+    The image is read with the first run's data config, and every run's noise is seeded with
+    that run's ``data.eval_seed``. Models are added one at a time (and can be freed after).
+    """
+
+    def __init__(self, cfg: DictConfig, test_set: str, image: str | None, crop: int = 128):
+        self.test_set = test_set
+        self.image, self.pixels = load_test_image(cfg, test_set, image)
+        self.seed = int(cfg.data.get("eval_seed", 0))
+        clean = _to_tensor(self.pixels)
+        self.box = _center_box(clean.shape[-2], clean.shape[-1], crop)
+        self.panels: list[tuple[str, Tensor]] = [("clean", _crop(clean, self.box))]
+        self.inputs: list[GridEntry] = []
+        self.restored: list[GridEntry] = []
+        self.skipped: list[str] = []
+        self._seen_inputs: set[str] = set()
+
+    def add(self, label: str, noise_label: str, task: RestorationTask, cfg: DictConfig) -> None:
+        """Restore the image with ``task`` and add its panel (and its input's, if new)."""
+        if task.degradation is None:
+            self.skipped.append(f"{label}: no degradation to make its input")
+            return
+        channels = int(cfg.data.channels)
+        try:
+            pixels = to_channels(self.pixels, channels)
+        except ValueError as err:
+            self.skipped.append(f"{label}: {err}")
+            return
+        target, degraded, restored = restore_image(task, pixels, self.seed)
+        if restored.shape[-2:] != target.shape[-2:]:
+            shapes = f"{tuple(restored.shape)} != {tuple(target.shape)}"
+            self.skipped.append(f"{label}: output and clean image differ in size, {shapes}")
+            return
+        box, scale = self.box, degraded.shape[-1] / target.shape[-1]
+        key = f"{channels}:{noise_label}"
+        if key not in self._seen_inputs:
+            self._seen_inputs.add(key)
+            if scale == 1:
+                entry = _entry(noise_label, degraded, target, box)
+            else:  # a smaller input (super-resolution) has no PSNR against the clean image
+                entry = GridEntry(noise_label, float("nan"), float("nan"))
+            self.inputs.append(entry)
+            caption = f"input {noise_label}\n{entry.psnr:.2f} dB"
+            self.panels.append((caption, _crop(degraded, box, scale)))
+        entry = _entry(label, restored, target, box)
+        self.restored.append(entry)
+        caption = f"{label}\n{entry.psnr:.2f} dB (crop {entry.crop_psnr:.2f})"
+        self.panels.append((caption, _crop(restored, box)))
+
+    def save(self, path: Path) -> Grid | None:
+        if not self.restored:
+            return None
+        title = f"{self.test_set} / {self.image}: {self.box[2]}x{self.box[3]} center crop"
+        _draw(self.panels, path, title)
+        return Grid(
+            path, self.test_set, self.image, self.box, self.inputs, self.restored, self.skipped
+        )
+
+
+def _draw(panels: list[tuple[str, Tensor]], path: Path, title: str) -> None:
+    cols = min(len(panels), 5)
+    rows = -(-len(panels) // cols)
+    fig = Figure(figsize=(3.2 * cols, 3.5 * rows))
+    FigureCanvasAgg(fig)
+    for i, (caption, image) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        array = image[0].clamp(0, 1).permute(1, 2, 0).numpy()
+        if array.shape[2] == 1:
+            ax.imshow(array[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        else:
+            ax.imshow(array, interpolation="nearest")
+        ax.set_title(caption, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.savefig(path, dpi=100, bbox_inches="tight")

@@ -1,0 +1,68 @@
+"""Rebuilding a run's model from its checkpoint: parameter count and CPU inference time."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from restore.tasks import RestorationTask
+from restore.utils.build import build_task
+from restore.utils.errors import ConfigError
+
+
+def load_task(ckpt_path: Path) -> tuple[RestorationTask, DictConfig]:
+    """The task built from the config stored in the checkpoint, with its trained weights, in eval.
+
+    Only what inference needs is built: the loss is replaced by a plain MSE (a perceptual loss
+    would fetch VGG weights), the optimizer and scheduler are left out, and ``model.weights``
+    (released weights to start from) is dropped since the checkpoint's weights replace them.
+    """
+    # weights_only: a checkpoint is data; loading it must not run code.
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    stored = ckpt.get("restore_config")
+    if stored is None:
+        raise ConfigError(f"{ckpt_path} holds no restore_config: it was not written by restore")
+    cfg = OmegaConf.create(stored)
+    build_cfg = cfg.copy()
+    with open_dict(build_cfg):
+        build_cfg.loss = {"_target_": "torch.nn.MSELoss"}
+        build_cfg.optimizer = None
+        build_cfg.scheduler = None
+        if "weights" in build_cfg.model:
+            build_cfg.model.weights = None
+    task = build_task(build_cfg)
+    missing, _ = task.load_state_dict(ckpt["state_dict"], strict=False)
+    missing = [k for k in missing if k.startswith("net.")]
+    if missing:
+        raise ConfigError(
+            f"{ckpt_path}: the rebuilt model has weights the checkpoint lacks: {missing[:5]}"
+        )
+    return task.eval(), cfg
+
+
+def count_parameters(task: RestorationTask) -> int:
+    """Parameters of the network alone (not the loss's, nor buffers such as BatchNorm's stats)."""
+    return sum(p.numel() for p in task.net.parameters())
+
+
+@torch.inference_mode()
+def time_inference(task: RestorationTask, channels: int, size: int = 256, runs: int = 5) -> float:
+    """Median milliseconds of ``task.restore`` on one ``channels x size x size`` input, float32 CPU.
+
+    One warm-up pass first (allocator, oneDNN kernel selection); timed with ``perf_counter``.
+    """
+    task = task.float().cpu()
+    x = torch.rand(1, channels, size, size)
+    if task.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    task.restore(x)
+    times = []
+    for _ in range(max(1, runs)):
+        start = time.perf_counter()
+        task.restore(x)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)

@@ -1,0 +1,92 @@
+"""Plots of a comparison: matplotlib's object API on the Agg canvas (no display, no pyplot)."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from restore.reporting.runs import Run, finite
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    return path
+
+
+def set_names(runs: list[Run]) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        names += [str(m["set"]) for m in run.metrics if str(m["set"]) not in names]
+    return names
+
+
+def psnr_bars(runs: list[Run], path: Path) -> Path | None:
+    """Grouped bars: PSNR of every successful run on each test set."""
+    runs = [r for r in runs if r.ok]
+    sets = set_names(runs)
+    if not runs or not sets:
+        return None
+    width = 0.8 / len(runs)
+    fig = Figure(figsize=(max(6.0, 1.2 + len(sets) * len(runs) * 0.5), 4.5))
+    ax = fig.add_subplot()
+    x = np.arange(len(sets))
+    for i, run in enumerate(runs):
+        by_set = {str(m["set"]): m.get("psnr") for m in run.metrics}
+        values = [by_set.get(s) if finite(by_set.get(s)) else np.nan for s in sets]
+        bars = ax.bar(x + (i - (len(runs) - 1) / 2) * width, values, width, label=run.label)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, sets)
+    ax.set_ylabel("PSNR (dB)")
+    ax.set_title("PSNR per test set")
+    lows = [m["psnr"] for r in runs for m in r.metrics if finite(m.get("psnr"))]
+    if lows:
+        ax.set_ylim(max(0.0, min(lows) - 3), max(lows) + 1.5)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+def swept_sigmas(runs: list[Run]) -> list[float]:
+    return sorted({r.sigma for r in runs if r.ok and r.sigma is not None})
+
+
+def psnr_vs_sigma(runs: list[Run], path: Path) -> Path | None:
+    """PSNR against the noise level, one line per model setting, one panel per test set.
+
+    Drawn only when ``noise.sigma`` takes two values or more among the successful runs; the
+    dashed line is the noisy input's PSNR.
+    """
+    runs = [r for r in runs if r.ok and r.sigma is not None]
+    if len(swept_sigmas(runs)) < 2:
+        return None
+    sets = set_names(runs)
+    fig = Figure(figsize=(5.0 * len(sets), 4.0))
+    for k, name in enumerate(sets):
+        ax = fig.add_subplot(1, len(sets), k + 1)
+        lines: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        inputs: dict[float, list[float]] = defaultdict(list)
+        for run in runs:
+            m = next((m for m in run.metrics if str(m["set"]) == name), None)
+            if m is None or not finite(m.get("psnr")):
+                continue
+            group = re.sub(r"(^|\s)\+*noise\.sigma=\S+", "", run.label).strip() or run.model
+            lines[group].append((run.sigma, m["psnr"]))
+            if finite(m.get("input_psnr")):
+                inputs[run.sigma].append(m["input_psnr"])
+        for group, points in lines.items():
+            xs, ys = zip(*sorted(points), strict=True)
+            ax.plot(xs, ys, "o-", label=group)
+        if inputs:
+            xs = sorted(inputs)
+            ax.plot(xs, [np.mean(inputs[s]) for s in xs], "k--", alpha=0.5, label="noisy input")
+        ax.set_xlabel("noise sigma (0-255)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,169 @@
+"""The comparison table: one row per run and test set (one per failed run), as CSV and Markdown."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+from typing import Any
+
+from restore.reporting.runs import OK, Run, common_overrides
+
+COLUMNS = [
+    "run",
+    "label",
+    "model",
+    "degradation",
+    "sigma",
+    "test_set",
+    "psnr",
+    "ssim",
+    "input_psnr",
+    "input_ssim",
+    "params",
+    "train_time_s",
+    "train_time_source",
+    "inference_ms",
+    "status",
+    "error",
+    "checkpoint",
+    "overrides",
+]
+
+
+def result_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    rows = []
+    for run in runs:
+        base = {
+            "run": run.name,
+            "label": run.label,
+            "model": run.model if run.config is not None else "",
+            "degradation": run.degradation if run.config is not None else "",
+            "sigma": run.sigma,
+            "params": run.params,
+            "train_time_s": run.train_time_s,
+            "train_time_source": run.train_time_source,
+            "inference_ms": run.inference_ms,
+            "status": run.status,
+            "error": run.error or "",
+            "checkpoint": str(run.checkpoint) if run.checkpoint else "",
+            "overrides": " ".join(run.overrides),
+        }
+        if run.ok:
+            for m in run.metrics:
+                rows.append(
+                    {
+                        **base,
+                        "test_set": m.get("set", ""),
+                        **{k: m.get(k) for k in ("psnr", "ssim", "input_psnr", "input_ssim")},
+                    }
+                )
+        else:
+            rows.append({**base, "test_set": ""})
+    return rows
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in COLUMNS})
+
+
+def _num(x: Any, fmt: str) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return format(x, fmt)
+
+
+def _params(n: int | None) -> str:
+    if n is None:
+        return "-"
+    return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    header = [
+        "run",
+        "label",
+        "model",
+        "degradation",
+        "test set",
+        "PSNR",
+        "SSIM",
+        "input PSNR",
+        "gain dB",
+        "params",
+        "train time s",
+        "inference ms",
+        "status",
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        ok = r["status"] == OK
+        psnr, inp = r.get("psnr"), r.get("input_psnr")
+        gain = psnr - inp if ok and psnr is not None and inp is not None else None
+        status = r["status"] if ok else f"{r['status']}: {r['error']}"
+        cells = [
+            r["run"],
+            f"`{r['label']}`" if r["label"] else "",
+            r["model"],
+            r["degradation"],
+            r.get("test_set") or "-",
+            _num(psnr, ".2f") if ok else r["status"],
+            _num(r.get("ssim"), ".4f"),
+            _num(inp, ".2f"),
+            _num(gain, "+.2f"),
+            _params(r.get("params")),
+            _num(r.get("train_time_s"), ".1f"),
+            _num(r.get("inference_ms"), ".1f"),
+            status,
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown_report(
+    runs: list[Run],
+    rows: list[dict[str, Any]],
+    sources: list[Path],
+    notes: list[str],
+    figures: dict[str, str],
+    grid: str | None,
+    optuna: list[tuple[Path, dict]],
+) -> str:
+    counts = {s: sum(r.status == s for r in runs) for s in dict.fromkeys(r.status for r in runs)}
+    out = [
+        "# Run comparison",
+        "",
+        "From: " + ", ".join(f"`{p}`" for p in sources),
+        "",
+        f"{len(runs)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
+    ]
+    common = common_overrides(runs) if len(runs) > 1 else []
+    if common:
+        out += ["", "Overrides common to all runs: `" + " ".join(common) + "`"]
+    out += ["", markdown_table(rows), ""]
+    out += [f"- {n}" for n in notes]
+    failed = [r for r in runs if not r.ok]
+    if failed:
+        out += ["", "## Failed runs", ""]
+        out += [f"- **{r.name}** (`{r.label}`): {r.error}" for r in failed]
+    for path, result in optuna:
+        out += ["", f"## Optuna: best of `{path}`", ""]
+        if "best_value" in result:
+            out.append(f"best value: {result['best_value']:.4f}")
+            out += [f"- `{k}={v}`" for k, v in (result.get("best_params") or {}).items()]
+        else:
+            out.append(f"Pareto front: {result.get('solutions')}")
+    if figures:
+        out += ["", "## Plots", ""]
+        out += [f"![{title}]({name})" for title, name in figures.items()]
+    if grid:
+        out += ["", "## The same test crop, restored by every model", "", grid]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,213 @@
+"""restore.report on a real multirun: 2 noise levels x 2 patch sizes, the 4096 ones failing."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+
+from restore.archs import DnCNN
+from restore.report import main, make_report
+from restore.reporting.runs import collect_runs, read_log, read_run
+
+from .conftest import FAST
+from .test_train import run_cli
+
+JOB_LOG = "++hydra.callbacks.job_log._target_=restore.reporting.callbacks.JobLog"
+
+
+def fast(*drop: str) -> list[str]:
+    return [o for o in FAST if o.split("=")[0] not in drop]
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def job_overrides(run_dir: Path) -> list[str]:
+    return list(OmegaConf.load(run_dir / ".hydra" / "overrides.yaml"))
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sweep")
+    result = run_cli(
+        "restore.train",
+        "-m",
+        *fast("data.patch_size"),
+        "trainer.max_epochs=1",
+        "data.patches_per_epoch=16",
+        "noise.sigma=15,25",
+        "data.patch_size=32,4096",  # 4096 > every training image: those jobs raise
+        JOB_LOG,
+        f"hydra.sweep.dir={out}",
+    )
+    # the basic launcher runs every job, then re-raises the first failure
+    assert result.returncode != 0
+    assert "data.patch_size=4096 is larger" in result.stderr, result.stderr[-3000:]
+    jobs = sorted(p for p in out.iterdir() if p.is_dir() and p.name.isdigit())
+    assert len(jobs) == 4
+    assert sum((j / "test_metrics.csv").is_file() for j in jobs) == 2
+    return out
+
+
+@pytest.fixture(scope="module")
+def report(sweep):
+    return make_report([sweep], timing=True, timing_runs=3)
+
+
+def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report):
+    assert report.output == sweep
+    rows = rows_of(sweep / "report.csv")
+    assert len(rows) == 4  # 2 runs x 1 test set + 2 failed runs
+    ok = [r for r in rows if r["status"] == "ok"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert len(ok) == 2 and len(failed) == 2
+    expected_params = sum(p.numel() for p in DnCNN(1, 1, depth=4, width=16).parameters())
+    for row in ok:
+        # labelled by the overrides that differ between jobs
+        assert "data.patch_size=32" in row["label"] and "noise.sigma=" in row["label"]
+        assert row["model"] == "dncnn"
+        assert row["degradation"] == f"gaussian(sigma={int(float(row['sigma']))})"
+        assert row["test_set"] == "embedded"
+        run_dir = sweep / row["run"]
+        tested = rows_of(run_dir / "test_metrics.csv")[0]
+        for key in ("psnr", "ssim", "input_psnr"):
+            assert float(row[key]) == pytest.approx(float(tested[key]))
+        assert int(row["params"]) == expected_params
+        assert row["train_time_source"] == "files"
+        assert 0 < float(row["train_time_s"]) < 600
+        assert 0 < float(row["inference_ms"]) < 10_000
+        assert Path(row["checkpoint"]).parent == run_dir / "checkpoints"
+    for row in failed:
+        assert "data.patch_size=4096" in row["label"]
+        assert row["error"].startswith("ValueError: data.patch_size=4096 is larger than")
+        assert row["psnr"] == "" and row["params"] == ""
+    # the noisier input is the worse one, by about 20*log10(25/15) dB
+    by_sigma = {float(r["sigma"]): float(r["input_psnr"]) for r in ok}
+    assert by_sigma[15] - by_sigma[25] == pytest.approx(20 * math.log10(25 / 15), abs=0.5)
+
+    md = (sweep / "report.md").read_text()
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| run | label |"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    table = lines[start:end]
+    assert len(table) == 2 + 4  # header, rule, rows
+    failed_lines = [line for line in table if "failed: ValueError: data.patch_size=4096" in line]
+    assert len(failed_lines) == 2
+    assert all("data.patch_size=4096" in line for line in failed_lines)
+    assert "2 ok, 2 failed" in md
+    assert "Overrides common to all runs" in md and "model.width=16" in md
+
+
+def test_plots_and_the_grid_of_one_crop_restored_by_every_model(sweep, report):
+    for key in ("psnr_bars", "psnr_vs_sigma", "grid"):
+        path = report.files[key]
+        assert path.parent == sweep
+        with Image.open(path) as image:
+            assert image.width > 200 and image.height > 150
+        assert f"]({path.name})" in (sweep / "report.md").read_text()
+    grid = report.grid
+    assert (grid.test_set, grid.image) == ("embedded", "camera")
+    assert grid.box[2:] == (128, 128)
+    assert len(grid.restored) == 2
+    # re-running each model on the seeded noisy input reproduces its test score on that image
+    for entry in grid.restored:
+        run = next(r for r in report.runs if r.label == entry.label)
+        camera = next(r for r in rows_of(run.path / "test_per_image.csv") if r["image"] == "camera")
+        assert entry.psnr == pytest.approx(float(camera["psnr"]), abs=0.01)
+    # one input per noise level, at the PSNR of that sigma (8-bit, clipped: slightly above)
+    assert len(grid.inputs) == 2
+    for entry in grid.inputs:
+        sigma = 15 if "sigma=15" in entry.label else 25
+        assert 0 < entry.psnr - 20 * math.log10(255 / sigma) < 0.6
+
+
+def test_jobs_the_sweep_never_launched_are_listed(sweep, tmp_path):
+    copy = tmp_path / "sweep"
+    shutil.copytree(sweep, copy)
+    gone = next(
+        p
+        for p in copy.iterdir()
+        if p.name.isdigit()
+        and "noise.sigma=25" in job_overrides(p)
+        and "data.patch_size=4096" in job_overrides(p)
+    )
+    shutil.rmtree(gone)
+    runs, sweeps = collect_runs([copy])
+    assert sweeps == [copy]
+    missing = [r for r in runs if r.status == "not run"]
+    assert len(missing) == 1 and missing[0].job == int(gone.name)
+    assert {"noise.sigma=25", "data.patch_size=4096"} <= set(missing[0].overrides)
+    assert [r.job for r in runs] == [0, 1, 2, 3]
+
+
+def test_cli_writes_to_output_without_timing(sweep, tmp_path, capsys):
+    assert main([str(sweep), "--output", str(tmp_path), "--no-timing", "--no-grid"]) == 0
+    assert "4 runs (2 ok, 2 failed)" in capsys.readouterr().out
+    rows = rows_of(tmp_path / "report.csv")
+    assert len(rows) == 4 and all(r["inference_ms"] == "" for r in rows)
+    assert all(int(r["params"]) > 0 for r in rows if r["status"] == "ok")
+    assert "not timed" in (tmp_path / "report.md").read_text()
+    assert not list(tmp_path.glob("grid_*.png"))
+
+
+def test_cli_names_a_missing_folder(tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere")]) == 1
+    assert "is not a folder" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 1
+    assert "holds no run" in capsys.readouterr().err
+
+
+def _run_dir(tmp_path: Path, log: str | None) -> Path:
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("noise:\n  _target_: x.GaussianNoise\n  sigma: 5\n")
+    (run / ".hydra" / "overrides.yaml").write_text("- noise.sigma=5\n")
+    if log is not None:
+        (run / "train.log").write_text(log)
+    return run
+
+
+@pytest.mark.parametrize(
+    ("log", "error"),
+    [
+        (  # restore.utils.cli.clean_errors' one line for user errors
+            "[2026-01-01 10:00:00,000][restore.train][INFO] - start\n"
+            "[2026-01-01 10:00:01,500][restore][ERROR] - data.root /x does not exist\n",
+            "data.root /x does not exist",
+        ),
+        (  # JobLog's line, then the traceback
+            "[2026-01-01 10:00:00,000][restore.job][INFO] - job started\n"
+            "[2026-01-01 10:00:02,000][restore.job][ERROR] - job failed: KeyError: 'x'\n"
+            "Traceback (most recent call last):\n  File \"a.py\", line 1\nKeyError: 'x'\n",
+            "KeyError: 'x'",
+        ),
+        (  # no ERROR line: the tail of a printed traceback
+            "[2026-01-01 10:00:00,000][restore.train][INFO] - start\n"
+            'Traceback (most recent call last):\n  File "a.py", line 1\n'
+            "torch.OutOfMemoryError: CUDA out of memory\n",
+            "torch.OutOfMemoryError: CUDA out of memory",
+        ),
+        ("", "no test_metrics.csv, and the log holds no error"),
+        (None, "no test_metrics.csv, and the log holds no error"),
+    ],
+)
+def test_failed_run_error_is_the_last_error_line_of_its_log(tmp_path, log, error):
+    run = read_run(_run_dir(tmp_path, log), "run")
+    assert run.status == "failed"
+    assert run.error == error
+    assert run.degradation == "GaussianNoise(sigma=5)"
+    times, _ = read_log(run.path)
+    if len(times) >= 2:
+        assert run.train_time_source == "log"
+        assert run.train_time_s == pytest.approx((times[-1] - times[0]).total_seconds())
+        assert run.train_time_s in (1.5, 2.0)
+    else:
+        assert run.train_time_s is None
