@@ -42,7 +42,9 @@ def texture(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     base = rng.integers(0, 256, (h // 40 + 1, w // 40 + 1, 3), dtype=np.uint8)
     img = Image.fromarray(base).resize((w, h), Image.BICUBIC)
     shapes = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
-    detail = Image.fromarray(shapes).resize((w, h), Image.NEAREST).filter(ImageFilter.GaussianBlur(3))
+    detail = (
+        Image.fromarray(shapes).resize((w, h), Image.NEAREST).filter(ImageFilter.GaussianBlur(3))
+    )
     mixed = np.asarray(img, np.float32) * 0.7 + np.asarray(detail, np.float32) * 0.3
     mixed += rng.normal(0, 4, mixed.shape).astype(np.float32)
     return Image.fromarray(np.clip(mixed, 0, 255).astype(np.uint8))

@@ -4,9 +4,10 @@ Each case runs ``restore.predict.predict`` in a fresh subprocess (so peaks do no
 DnCNN-S-sized network (17 layers x 64 channels, random weights: memory and time do not depend on
 them) saved as a restore checkpoint, and reports the process's peak resident set size
 (``resource.getrusage(...).ru_maxrss``) before and after predicting, and the wall time of the
-prediction (reading, restoring and writing the image). Predict's default precision (float32) is
-used. The untiled case runs only if its peak, extrapolated from a 1024x1024 probe, stays under
-``--untiled-limit-gb`` and fits in the available memory; otherwise the estimate is reported.
+prediction (reading, restoring and writing the image) with its CPU time. Predict's default
+precision (float32) is used. The untiled case runs only if its peak, extrapolated from a
+1024x1024 probe, stays under ``--untiled-limit-gb`` and fits in the available memory; otherwise
+the estimate is reported.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/predict_memory.py
 
@@ -72,6 +73,12 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process: a steadier measure than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(args: argparse.Namespace) -> None:
     """One case: load, predict, print a JSON line."""
     import torch
@@ -83,23 +90,43 @@ def child(args: argparse.Namespace) -> None:
     tile = "null" if args.tile == 0 else str(args.tile)
     cfg = _compose(
         "predict",
-        [f"ckpt_path={args.ckpt}", f"input={args.image}", f"output={out}", f"tile={tile}",
-         f"overlap={args.overlap}", "device=cpu", "precision=fp32"],
+        [
+            f"ckpt_path={args.ckpt}",
+            f"input={args.image}",
+            f"output={out}",
+            f"tile={tile}",
+            f"overlap={args.overlap}",
+            "device=cpu",
+            "precision=fp32",
+        ],
         out,
-    )  # fmt: skip
-    before = _rss_mb()
+    )
+    before, cpu_before = _rss_mb(), _cpu_s()
     start = time.perf_counter()
     predict(cfg)
     wall = time.perf_counter() - start
-    print(json.dumps({"rss_before_mb": before, "peak_rss_mb": _rss_mb(), "wall_s": wall}))
+    result = {"rss_before_mb": before, "peak_rss_mb": _rss_mb(), "wall_s": wall}
+    print(json.dumps({**result, "cpu_s": _cpu_s() - cpu_before}))
 
 
 def run_case(case: str, ckpt: Path, image: Path, workdir: Path, tile: int, overlap: int) -> dict:
     cmd = [
-        sys.executable, __file__, "--child", "--case", case, "--ckpt", str(ckpt),
-        "--image", str(image), "--workdir", str(workdir), "--tile", str(tile),
-        "--overlap", str(overlap),
-    ]  # fmt: skip
+        sys.executable,
+        __file__,
+        "--child",
+        "--case",
+        case,
+        "--ckpt",
+        str(ckpt),
+        "--image",
+        str(image),
+        "--workdir",
+        str(workdir),
+        "--tile",
+        str(tile),
+        "--overlap",
+        str(overlap),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:

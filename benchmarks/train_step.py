@@ -18,7 +18,6 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 
 import hydra
 import lightning as L
@@ -65,14 +64,24 @@ class StepTimer(L.Callback):
 
 def platform_round(cfg, steps: int, warmup: int) -> float:
     L.seed_everything(0)
-    datamodule = hydra.utils.instantiate(cfg.data, patches_per_epoch=(steps + warmup) * cfg.data.batch_size)
+    datamodule = hydra.utils.instantiate(
+        cfg.data, patches_per_epoch=(steps + warmup) * cfg.data.batch_size
+    )
     task = build_task(cfg)
     timer = StepTimer(warmup)
     loggers = [hydra.utils.instantiate(c) for c in cfg.logger.values()]
     trainer = L.Trainer(
-        accelerator="cpu", devices=1, precision=cfg.trainer.precision, max_epochs=1,
-        logger=loggers, callbacks=[timer], enable_checkpointing=False, limit_val_batches=0,
-        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=cfg.trainer.log_every_n_steps,
+        accelerator="cpu",
+        devices=1,
+        precision=cfg.trainer.precision,
+        max_epochs=1,
+        logger=loggers,
+        callbacks=[timer],
+        enable_checkpointing=False,
+        limit_val_batches=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
     )
     trainer.fit(task, datamodule=datamodule)
     return timer.steps / (timer.end - timer.start)
@@ -80,7 +89,9 @@ def platform_round(cfg, steps: int, warmup: int) -> float:
 
 def plain_round(cfg, steps: int, warmup: int) -> float:
     L.seed_everything(0)
-    datamodule = hydra.utils.instantiate(cfg.data, patches_per_epoch=(steps + warmup) * cfg.data.batch_size)
+    datamodule = hydra.utils.instantiate(
+        cfg.data, patches_per_epoch=(steps + warmup) * cfg.data.batch_size
+    )
     datamodule.setup("fit")
     net = hydra.utils.instantiate(cfg.model).to(memory_format=torch.channels_last).train()
     noise = hydra.utils.instantiate(cfg.noise)

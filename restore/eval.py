@@ -15,9 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from restore.utils.build import build_task, build_trainer
-from restore.utils.config import CONFIG_DIR, load_checkpoint_config, to_container
-
 from restore.utils.cli import clean_errors
+from restore.utils.config import CONFIG_DIR, load_checkpoint_config, to_container
 
 log = logging.getLogger(__name__)
 

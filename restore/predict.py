@@ -139,8 +139,13 @@ def predict(cfg: DictConfig) -> list[Path]:
     tile = int(cfg.tile) if cfg.tile else None
     log.info(
         "restoring %d image(s) on %s (%s, tile=%s, overlap=%d) into %s",
-        len(files), device, cfg.precision, tile, cfg.overlap, out_dir,
-    )  # fmt: skip
+        len(files),
+        device,
+        cfg.precision,
+        tile,
+        cfg.overlap,
+        out_dir,
+    )
     written, failed = [], []
     for path in files:
         start = time.perf_counter()
@@ -153,22 +158,27 @@ def predict(cfg: DictConfig) -> list[Path]:
         x = match_channels(image.tensor, channels, path.name)
         if cfg.degrade:
             x = demo_degrade(task, x.to(device), int(cfg.seed)).cpu()
-            write_image(out_dir / "degraded" / path.name, to_mode(x, image.mode), image.bit_depth,
-                        _fit(image.alpha, x), cfg.jpeg_quality)  # fmt: skip
+            degraded = out_dir / "degraded" / path.name
+            alpha = _fit(image.alpha, x)
+            write_image(degraded, to_mode(x, image.mode), image.bit_depth, alpha, cfg.jpeg_quality)
         restored = restore_tensor(
             task, x, tile, int(cfg.overlap), device, cfg.precision, int(cfg.tile_batch)
         )
-        target = write_image(
-            out_dir / path.name, to_mode(restored, image.mode), image.bit_depth,
-            _fit(image.alpha, restored),
-            cfg.jpeg_quality,
-        )  # fmt: skip
+        alpha = _fit(image.alpha, restored)
+        restored = to_mode(restored, image.mode)
+        target = out_dir / path.name
+        write_image(target, restored, image.bit_depth, alpha, cfg.jpeg_quality)
         height, width = image.size
         log.info(
             "%s: %dx%d %s %d-bit -> %s (%.2f s)",
-            path.name, width, height, image.mode, image.bit_depth, target,
+            path.name,
+            width,
+            height,
+            image.mode,
+            image.bit_depth,
+            target,
             time.perf_counter() - start,
-        )  # fmt: skip
+        )
         written.append(target)
     if failed:
         raise DataError(f"{len(failed)} file(s) could not be read: {', '.join(failed)}")

@@ -93,17 +93,25 @@ def make_report(
             continue
         try:
             task, cfg = load_task(run.checkpoint)
-        except (RestoreError, RuntimeError, ValueError, KeyError) as err:
+        except Exception as err:  # one unloadable run must not stop the report of the others
+            err = err.__cause__ or err  # Hydra's InstantiationException wraps the real error
             problems.append(f"{run.name}: cannot rebuild the model from {run.checkpoint}: {err}")
             continue
         run.params = count_parameters(task)
         if timing:
             channels = int(cfg.data.channels)
             run.inference_ms = time_inference(task, channels, timing_size, timing_runs)
-        if source is not None:
-            if builder is None:
+        if source is not None and builder is None:
+            try:
                 builder = GridBuilder(cfg, *source, crop=crop)
-            builder.add(run.label, run.degradation, task, cfg)
+            except Exception as err:  # e.g. the test images are not on this machine
+                problems.append(f"no image grid: cannot read {source[1]} of {source[0]}: {err}")
+                source = None
+        if builder is not None:
+            try:
+                builder.add(run.label, run.degradation, task, cfg)
+            except Exception as err:  # one model that cannot run must not stop the others
+                builder.skipped.append(f"{run.label}: {err}")
         del task
 
     notes = [

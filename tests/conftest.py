@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from pathlib import Path
 
@@ -33,6 +34,11 @@ def shared_weights() -> Path:
     if not path.is_dir():
         pytest.skip("../shared/weights is absent")
     return path
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:

@@ -22,9 +22,18 @@ def test_every_model_trains_from_the_command_line(tmp_path):
     # one multirun process, one fast_dev_run job per model (test=false: PixelCNN decodes pixel by
     # pixel and a full-size test image would dominate the suite's time)
     result = run_cli(
-        "restore.train", "-m", f"model={','.join(MODELS)}", "+trainer.fast_dev_run=true",
-        "test=false", "data.batch_size=4", "data.patch_size=32", "data.val_crop=32",
-        "trainer.accelerator=cpu", "logger=csv", "callbacks=none", f"hydra.sweep.dir={tmp_path}",
+        "restore.train",
+        "-m",
+        f"model={','.join(MODELS)}",
+        "+trainer.fast_dev_run=true",
+        "test=false",
+        "data.batch_size=4",
+        "data.patch_size=32",
+        "data.val_crop=32",
+        "trainer.accelerator=cpu",
+        "logger=csv",
+        "callbacks=none",
+        f"hydra.sweep.dir={tmp_path}",
     )
     assert result.returncode == 0, result.stderr[-4000:]
     jobs = [p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit()]
@@ -33,8 +42,10 @@ def test_every_model_trains_from_the_command_line(tmp_path):
         assert (job / "csv" / "metrics.csv").read_text().count("train/loss") == 1, job
 
 
-@pytest.mark.parametrize(("model", "terms"), [("pixelcnn", {"nll"}), ("vae", {"l1", "ssim", "tv", "kl"}),
-                                              ("dncnn", {"mse"})])
+@pytest.mark.parametrize(
+    ("model", "terms"),
+    [("pixelcnn", {"nll"}), ("vae", {"l1", "ssim", "tv", "kl"}), ("dncnn", {"mse"})],
+)
 def test_default_loss_is_the_models_objective(model, terms, tmp_path):
     cfg = compose_config("train", [f"model={model}"], tmp_path)
     assert set(hydra.utils.instantiate(cfg.loss).terms) == terms
@@ -59,5 +70,7 @@ def test_vae_kl_term_is_computed_and_beta_zero_leaves_reconstruction(tmp_path):
 def test_vae_logs_kl_and_reconstruction_separately(train_cfg):
     from restore.train import train
 
-    metrics = train(train_cfg("model=vae", "model.depth=2", "model.width=8", "debug=fdr", "test=false"))
+    metrics = train(
+        train_cfg("model=vae", "model.depth=2", "model.width=8", "debug=fdr", "test=false")
+    )
     assert {"train/kl", "train/l1", "train/ssim", "train/loss"} <= set(metrics)

@@ -62,6 +62,7 @@ def report(sweep):
     return make_report([sweep], timing=True, timing_runs=3)
 
 
+@pytest.mark.slow
 def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report):
     assert report.output == sweep
     rows = rows_of(sweep / "report.csv")
@@ -106,6 +107,7 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
     assert "Overrides common to all runs" in md and "model.width=16" in md
 
 
+@pytest.mark.slow
 def test_plots_and_the_grid_of_one_crop_restored_by_every_model(sweep, report):
     for key in ("psnr_bars", "psnr_vs_sigma", "grid"):
         path = report.files[key]
@@ -129,6 +131,7 @@ def test_plots_and_the_grid_of_one_crop_restored_by_every_model(sweep, report):
         assert 0 < entry.psnr - 20 * math.log10(255 / sigma) < 0.6
 
 
+@pytest.mark.slow
 def test_jobs_the_sweep_never_launched_are_listed(sweep, tmp_path):
     copy = tmp_path / "sweep"
     shutil.copytree(sweep, copy)
@@ -148,6 +151,7 @@ def test_jobs_the_sweep_never_launched_are_listed(sweep, tmp_path):
     assert [r.job for r in runs] == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_cli_writes_to_output_without_timing(sweep, tmp_path, capsys):
     assert main([str(sweep), "--output", str(tmp_path), "--no-timing", "--no-grid"]) == 0
     assert "4 runs (2 ok, 2 failed)" in capsys.readouterr().out

@@ -92,6 +92,7 @@ def test_optuna_search_space_is_log_lr_and_choices():
 
 
 # -- multiruns --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_joblib_runs_two_jobs_at_once(tmp_path):
     result = run_cli(
         "restore.train",
@@ -114,6 +115,7 @@ def test_joblib_runs_two_jobs_at_once(tmp_path):
     assert start0 < end1 and start1 < end0
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_jobs(tmp_path):
     result = run_cli(
         "restore.train",
@@ -134,6 +136,7 @@ def test_submitit_local_launcher_runs_jobs(tmp_path):
     assert len(submitted) == 2  # one submitit job per Hydra job, each with its result
 
 
+@pytest.mark.slow
 def test_optuna_sweeper_maximises_val_psnr(tmp_path):
     result = run_cli(
         "restore.train",

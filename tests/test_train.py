@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -17,7 +16,7 @@ from restore.eval import evaluate
 from restore.train import train
 from restore.utils.config import PROJECT_ROOT
 
-from .conftest import FAST, compose_config
+from .conftest import FAST, compose_config, read_csv
 
 NOISES = ["gaussian", "salt_pepper", "uniform"]
 
@@ -60,7 +59,7 @@ def test_training_learns_in_bf16_and_writes_run_outputs(train_cfg, tmp_path):
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert (tmp_path / "csv" / "metrics.csv").is_file()
     assert (tmp_path / "test_samples_embedded.png").is_file()
-    rows = list(csv.DictReader(open(tmp_path / "test_per_image.csv")))
+    rows = read_csv(tmp_path / "test_per_image.csv")
     assert {r["image"] for r in rows} == {"camera", "chelsea"}
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["restore_config"]["model"]["_target_"] == "restore.archs.DnCNN"
@@ -112,7 +111,7 @@ def test_resume_from_last_checkpoint_continues_state(train_cfg, tmp_path):
     expected = float(sum(s["exp_avg"].abs().sum() for s in opt_state.values()))
     assert probe["exp_avg_sum"] == pytest.approx(expected, rel=1e-6)
     # the CSV logger continued the same metrics file: epochs 0 and 1 are both there
-    rows = list(csv.DictReader(open(tmp_path / "csv" / "metrics.csv")))
+    rows = read_csv(tmp_path / "csv" / "metrics.csv")
     assert {r["epoch"] for r in rows if r.get("val/psnr")} == {"0", "1"}
 
 
@@ -167,5 +166,5 @@ def test_multirun_over_noises_leaves_three_runs(tmp_path):
     runs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
     assert len(runs) == 3
     for run in runs:
-        rows = list(csv.DictReader(open(run / "test_metrics.csv")))
+        rows = read_csv(run / "test_metrics.csv")
         assert rows and float(rows[0]["input_psnr"]) > 0

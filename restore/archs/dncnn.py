@@ -15,8 +15,8 @@ class DnCNN(nn.Module):
     learning, the paper's DnCNN-S/B); otherwise it predicts the clean image directly.
 
     ``weights`` loads a state dict, either this class's own or the layout released by the authors
-    in KAIR (``model.{0,2,...}.{weight,bias}``, batch norm folded into the convolutions: load it with
-    ``batch_norm=False``).
+    in KAIR (``model.{0,2,...}.{weight,bias}``, batch norm folded into the convolutions; load it
+    with ``batch_norm=False``).
     """
 
     def __init__(

@@ -40,7 +40,10 @@ class FFDNet(nn.Module):
         width = width if width is not None else (96 if color else 64)
         if depth < 2:
             raise ValueError(f"FFDNet depth must be >= 2, got {depth}")
-        layers: list[nn.Module] = [nn.Conv2d(4 * in_channels + 1, width, 3, padding=1), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(4 * in_channels + 1, width, 3, padding=1),
+            nn.ReLU(True),
+        ]
         for _ in range(depth - 2):
             layers.append(nn.Conv2d(width, width, 3, padding=1, bias=not batch_norm))
             if batch_norm:

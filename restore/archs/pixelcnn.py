@@ -138,7 +138,7 @@ class PixelCNN(nn.Module):
 
     @staticmethod
     def default_loss() -> nn.Module:
-        """Per-pixel negative log-likelihood of the clean intensities (what ``loss=default`` uses)."""
+        """Per-pixel NLL of the clean intensities (what ``loss=default`` uses)."""
         from restore.losses import LossSum
         from restore.losses.nll import CategoricalNLL
 

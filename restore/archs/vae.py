@@ -74,12 +74,17 @@ class ConditionalVAE(nn.Module):
 
     @staticmethod
     def default_loss() -> nn.Module:
-        """Reconstruction + beta * KL: L1 + 0.2 (1 - SSIM) + 1e-4 TV + 1e-3 KL (``loss=default``)."""
+        """Reconstruction + beta KL: L1 + 0.2 (1 - SSIM) + 1e-4 TV + 1e-3 KL (``loss=default``)."""
         from restore.losses import L1Loss, LossSum
         from restore.losses.pixel import KLDivergenceLoss, TotalVariationLoss
         from restore.losses.structural import SSIMLoss
 
-        terms = {"l1": L1Loss(), "ssim": SSIMLoss(), "tv": TotalVariationLoss(), "kl": KLDivergenceLoss()}
+        terms = {
+            "l1": L1Loss(),
+            "ssim": SSIMLoss(),
+            "tv": TotalVariationLoss(),
+            "kl": KLDivergenceLoss(),
+        }
         return LossSum(terms, {"l1": 1.0, "ssim": 0.2, "tv": 1e-4, "kl": 1e-3})
 
     def __init__(

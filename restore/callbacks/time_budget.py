@@ -28,7 +28,9 @@ class TimeBudget(L.Callback):
         if minutes <= 0:
             raise ValueError(f"callbacks.time_budget.minutes must be positive, got {minutes}")
         if schedule not in ("cosine", "constant"):
-            raise ValueError(f"callbacks.time_budget.schedule must be cosine or constant, got {schedule!r}")
+            raise ValueError(
+                f"callbacks.time_budget.schedule must be cosine or constant, got {schedule!r}"
+            )
         self.budget = 60.0 * minutes
         self.schedule = schedule
         self.warmup = warmup
@@ -74,7 +76,9 @@ class TimeBudget(L.Callback):
         if fraction < self.warmup:
             return max(fraction / self.warmup, 1e-3)
         progress = (fraction - self.warmup) / max(1e-9, 1 - self.warmup)
-        return self.final_lr_ratio + (1 - self.final_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+        return self.final_lr_ratio + (1 - self.final_lr_ratio) * 0.5 * (
+            1 + math.cos(math.pi * progress)
+        )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         fraction = self.fraction()

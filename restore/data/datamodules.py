@@ -189,8 +189,8 @@ class FolderDataModule(RestorationDataModule):
             sub = {s: self.root / s for s in ("train", "val", "test")}
             if not sub["train"].is_dir():
                 raise DataError(
-                    f"data.root {self.root} has no train/ folder: lay it out as train/, val/, test/ "
-                    "or set data.split=[0.8,0.1,0.1] to split the images of the folder itself"
+                    f"data.root {self.root} has no train/ folder: lay it out as train/, val/, "
+                    "test/ or set data.split=[0.8,0.1,0.1] to split the images of the folder itself"
                 )
             return tuple(
                 read_folder(folder, self.channels, f"{name} folder")
@@ -202,8 +202,8 @@ class FolderDataModule(RestorationDataModule):
             raise DataError(f"data.split must be three fractions summing to 1, got {self.split}")
         images = read_folder(self.root, self.channels)
         order = np.random.RandomState(self.split_seed).permutation(len(images))
-        n_train = int(round(self.split[0] * len(images)))
-        n_val = int(round(self.split[1] * len(images)))
+        n_train = round(self.split[0] * len(images))
+        n_val = round(self.split[1] * len(images))
         if n_train == 0:
             raise DataError(f"data.root {self.root} has too few images ({len(images)}) to split")
         picked = [images[i] for i in order]

@@ -31,8 +31,8 @@ class PatchDataset(Dataset):
 
     An "epoch" is ``patches_per_epoch`` patches; each picks an image with probability proportional
     to its area (so every pixel is equally likely), a random crop, and one of the 8 dihedral
-    transforms (albumentations ``D4``). ``scales`` adds rescaled copies of every image, decoded once,
-    as in DnCNN's training data (scales 1, 0.9, 0.8, 0.7).
+    transforms (albumentations ``D4``). ``scales`` adds rescaled copies of every image, decoded
+    once, as in DnCNN's training data (scales 1, 0.9, 0.8, 0.7).
     """
 
     def __init__(

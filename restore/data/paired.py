@@ -14,6 +14,7 @@ memory instead (``cache: memory``); ``cache: false`` decodes on every access.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -141,15 +142,19 @@ class ImageStore:
 
     def _write_cache(self, path: Path, cached: Path) -> None:
         pixels = read_image(path, self.channels)
+        # a unique temporary name per writer, renamed atomically: concurrent writers (DDP ranks)
+        # and killed runs never leave a partial file under the final name
+        tmp = cached.with_name(f".{cached.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(f".{cached.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=pixels.shape)
             out[...] = pixels
             out.flush()
             del out
             os.replace(tmp, cached)
         except OSError as err:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
             raise DataError(
                 f"cannot write the decoded-image cache {cached}: {err}. Set data.cache_dir to a "
                 "writable folder, or data.cache=false to decode on every access"
@@ -390,14 +395,10 @@ class PairedImageDataset(Dataset):
         target = self.store(pair.target)
         inp = self.store(pair.input) if pair.input is not None else None
         # work on the input's grid: the target is s times it
-        h, w = (
-            (inp.shape[0], inp.shape[1])
-            if inp is not None
-            else (
-                target.shape[0] // s,
-                target.shape[1] // s,
-            )
-        )
+        if inp is not None:
+            h, w = inp.shape[:2]
+        else:
+            h, w = target.shape[0] // s, target.shape[1] // s
         top = left = 0
         if self.crop is not None:
             ch, cw = min(h, self.crop // s), min(w, self.crop // s)

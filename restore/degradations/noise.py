@@ -42,7 +42,7 @@ class GaussianNoise(Degradation):
             lo, hi = (float(v) for v in sigma_range)
             if not 0 <= lo <= hi:
                 raise ValueError(
-                    f"noise.sigma_range must be [low, high] with 0 <= low <= high, got {sigma_range}"
+                    f"noise.sigma_range must be [low, high], 0 <= low <= high; got {sigma_range}"
                 )
             sigma_range = (lo, hi)
         self.sigma = sigma

@@ -1,0 +1,15 @@
+"""Using trained models: rebuild them from checkpoints, read and write photos, restore in tiles."""
+
+from restore.inference.image_io import LoadedImage, match_channels, read_image, write_image
+from restore.inference.loading import load_task, model_channels
+from restore.inference.tiling import tiled_apply
+
+__all__ = [
+    "LoadedImage",
+    "load_task",
+    "match_channels",
+    "model_channels",
+    "read_image",
+    "tiled_apply",
+    "write_image",
+]

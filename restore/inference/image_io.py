@@ -3,7 +3,8 @@
 OpenCV does the decoding and encoding because it is the one library at hand that reads and
 writes 16-bit colour PNG and TIFF exactly (Pillow has no 16-bit RGB mode: it silently reduces such
 files to 8 bits, and imageio's Pillow plugin inherits that). Files are decoded from bytes
-(``cv2.imdecode``) so that paths with non-ASCII characters work on every platform.
+(``cv2.imdecode``) so that paths with non-ASCII characters work on every platform. Photos are
+turned upright by their EXIF orientation, as viewers show them, since the output has no EXIF.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 from kornia.color import rgb_to_grayscale
+from PIL import Image as PILImage
 from torch import Tensor
 
 from restore.utils.errors import DataError
@@ -26,6 +28,7 @@ log = logging.getLogger(__name__)
 READ_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
 _MAX_VALUE = {8: 255.0, 16: 65535.0}
 _DTYPE = {8: np.uint8, 16: np.uint16}
+_ORIENTATION = 0x0112  # the EXIF tag
 
 
 @dataclass
@@ -82,6 +85,7 @@ def read_image(path: str | Path) -> LoadedImage:
         raise DataError(
             f"{path} holds {array.dtype} samples: only 8- and 16-bit integer images are supported"
         )
+    array = _apply_orientation(array, _exif_orientation(path), path.name)
     alpha = None
     if array.ndim == 3 and array.shape[2] in (2, 4):  # gray+alpha or BGRA
         alpha, array = array[..., -1].copy(), array[..., :-1]
@@ -98,8 +102,37 @@ def read_image(path: str | Path) -> LoadedImage:
     return LoadedImage(tensor=tensor, path=path, bit_depth=bit_depth, mode=mode, alpha=alpha)
 
 
+def _exif_orientation(path: Path) -> int:
+    """The EXIF orientation tag (1-8) of a photo, 1 when absent (Pillow reads the header only)."""
+    try:
+        with PILImage.open(path) as im:
+            return int(im.getexif().get(_ORIENTATION, 1))
+    except Exception:  # no EXIF, or a file Pillow cannot parse: nothing to rotate
+        return 1
+
+
+def _apply_orientation(array: np.ndarray, orientation: int, name: str) -> np.ndarray:
+    """Turn the stored pixels the way viewers display them (the written file has no EXIF).
+
+    OpenCV's IMREAD_UNCHANGED ignores the tag; the mapping is Pillow's ``exif_transpose``.
+    """
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    if orientation not in ops:
+        return array
+    log.info("%s: applying its EXIF orientation %d", name, orientation)
+    return np.ascontiguousarray(ops[orientation](array))
+
+
 def to_array(x: Tensor, bit_depth: int) -> np.ndarray:
-    """(1, C, H, W) or (C, H, W) float in [0, 1] -> HxW or HxWxC RGB integers, clipped and rounded."""
+    """(1, C, H, W) or (C, H, W) floats in [0, 1] -> HxW or HxWxC (RGB) integers, rounded."""
     if bit_depth not in _MAX_VALUE:
         raise ValueError(f"bit_depth must be 8 or 16, got {bit_depth}")
     x = x.detach().float().cpu()

@@ -59,8 +59,10 @@ def load_task(
         )
     cfg = inference_config(stored, keep_loss=keep_loss)
     task = build_task(cfg)
-    # mmap: the config read above already loaded the file once; this maps the tensors lazily
-    ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+    try:  # mmap: the config read above loaded the file once already; map the tensors lazily
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+    except RuntimeError:  # files in torch's legacy (non-zip) format cannot be mapped
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
     state = ckpt.get("state_dict")
     if state is None:
         raise ConfigError(f"ckpt_path {path} has no state_dict: not a Lightning checkpoint")

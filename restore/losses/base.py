@@ -43,7 +43,7 @@ class L1Loss(nn.Module):
 
 
 class MSELoss(nn.Module):
-    """Mean squared error. ``reduction="sum_half"`` gives DnCNN's 1/(2N) sum-of-squares per batch."""
+    """Mean squared error; ``reduction="sum_half"``: DnCNN's 1/(2N) sum of squares per batch."""
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()

@@ -7,6 +7,7 @@ the run was tested on, and identical across runs that share a degradation config
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +99,7 @@ class GridBuilder:
     """Clean | each distinct degraded input | each model's output, for one center crop.
 
     The image is read with the first run's data config, and every run's noise is seeded with
-    that run's ``data.eval_seed``. Models are added one at a time (and can be freed after).
+    the first run's ``data.eval_seed``. Models are added one at a time (and can be freed after).
     """
 
     def __init__(self, cfg: DictConfig, test_set: str, image: str | None, crop: int = 128):
@@ -158,7 +159,7 @@ class GridBuilder:
 def _draw(panels: list[tuple[str, Tensor]], path: Path, title: str) -> None:
     cols = min(len(panels), 5)
     rows = -(-len(panels) // cols)
-    fig = Figure(figsize=(3.2 * cols, 3.5 * rows))
+    fig = Figure(figsize=(3.2 * cols, 4.0 * rows))
     FigureCanvasAgg(fig)
     for i, (caption, image) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -167,7 +168,9 @@ def _draw(panels: list[tuple[str, Tensor]], path: Path, title: str) -> None:
             ax.imshow(array[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         else:
             ax.imshow(array, interpolation="nearest")
-        ax.set_title(caption, fontsize=8)
+        # long labels (several overrides) wrapped so that neighbouring titles do not overlap
+        lines = [textwrap.fill(line, 34) for line in caption.split("\n")]
+        ax.set_title("\n".join(lines), fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=100, bbox_inches="tight")

@@ -49,7 +49,7 @@ class Run:
     train_time_s: float | None = None
     train_time_source: str | None = None
     label: str = ""
-    # filled by restore.reporting.models
+    # measured by restore.report on the rebuilt model
     params: int | None = None
     inference_ms: float | None = None
 
@@ -59,15 +59,11 @@ class Run:
 
     # -- what the run was -----------------------------------------------------------------
     def value(self, key: str) -> Any:
-        """A config value, resolved when it can be (``${data.channels}``), else as written."""
+        """A config value, resolved (``${data.channels}``); None where it cannot be."""
         if self.config is None:
             return None
-        try:
-            return OmegaConf.select(self.config, key, default=None)
-        except Exception:  # an interpolation that needs Hydra's runtime (``${hydra:...}``)
-            return OmegaConf.select(
-                self.config, key, default=None, throw_on_resolution_failure=False
-            )
+        # None for an interpolation that needs Hydra's runtime (``${hydra:runtime.output_dir}``)
+        return OmegaConf.select(self.config, key, default=None, throw_on_resolution_failure=False)
 
     @property
     def model(self) -> str:
@@ -296,6 +292,7 @@ def _key(override: str) -> str:
 
 def varying_keys(runs: list[Run]) -> list[str]:
     """Override keys whose value differs between runs (in first-seen order)."""
+    runs = [r for r in runs if r.overrides]  # an Optuna trial never launched has none known
     keys: list[str] = []
     for run in runs:
         keys += [_key(o) for o in run.overrides if _key(o) not in keys]
@@ -305,7 +302,7 @@ def varying_keys(runs: list[Run]) -> list[str]:
 
 def common_overrides(runs: list[Run]) -> list[str]:
     varying = set(varying_keys(runs))
-    first = runs[0].overrides if runs else []
+    first = next((r.overrides for r in runs if r.overrides), [])
     return [o for o in first if _key(o) not in varying]
 
 

@@ -120,7 +120,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             _num(inp, ".2f"),
             _num(gain, "+.2f"),
             _params(r.get("params")),
-            _num(r.get("train_time_s"), ".1f"),
+            _num(r.get("train_time_s"), ".1f") if ok else "-",
             _num(r.get("inference_ms"), ".1f"),
             status,
         ]

@@ -97,10 +97,8 @@ class RestorationTask(L.LightningModule):
                     "the batch has no degraded input and the task has no degradation: "
                     "choose a noise/degradation config or a paired dataset"
                 )
-            if self.trainer.training:
-                source = TorchNoise()
-            else:
-                source = SeededNoise(batch["seed"].tolist())
+            training = self.trainer.training
+            source = TorchNoise() if training else SeededNoise(batch["seed"].tolist())
             batch["input"] = self.degradation(batch["target"], source)
         if self.channels_last:
             for key in ("target", "input"):

@@ -17,7 +17,9 @@ def write_images(folder, n, size=(40, 48), mode="RGB", seed=0):
     rs = np.random.RandomState(seed)
     for i in range(n):
         shape = (*size, 3) if mode == "RGB" else size
-        PILImage.fromarray(rs.randint(0, 256, shape, dtype=np.uint8), mode).save(folder / f"im{i}.png")
+        PILImage.fromarray(rs.randint(0, 256, shape, dtype=np.uint8), mode).save(
+            folder / f"im{i}.png"
+        )
 
 
 def test_embedded_splits_are_disjoint_by_image():
@@ -50,7 +52,7 @@ def test_patch_dataset_crops_from_memory_with_d4_augmentation():
 
 
 def test_patch_larger_than_images_is_a_clear_error():
-    with pytest.raises(ValueError, match="data.patch_size=64"):
+    with pytest.raises(ValueError, match=r"data\.patch_size=64"):
         PatchDataset([Image("a", np.zeros((32, 32, 1), np.uint8))], 64, 10)
 
 
@@ -67,7 +69,9 @@ def test_folder_split_by_ratio_is_by_image(tmp_path):
     write_images(tmp_path, 10, mode="L")
     dm = FolderDataModule(root=str(tmp_path), split=(0.6, 0.2, 0.2), channels=1)
     dm.setup()
-    names = [im.name for part in (dm.train_images, dm.val_images, dm.test_images["test"]) for im in part]
+    names = [
+        im.name for part in (dm.train_images, dm.val_images, dm.test_images["test"]) for im in part
+    ]
     assert sorted(names) == sorted(f"im{i}" for i in range(10))
     assert (len(dm.train_images), len(dm.val_images)) == (6, 2)
 
@@ -75,7 +79,9 @@ def test_folder_split_by_ratio_is_by_image(tmp_path):
 def test_benchmark_test_sets_keep_their_names(tmp_path):
     write_images(tmp_path / "SetA", 2, mode="L")
     write_images(tmp_path / "SetB", 3, mode="L")
-    dm = FolderDataModule(root=None, channels=1, test_sets={"A": tmp_path / "SetA", "B": tmp_path / "SetB"})
+    dm = FolderDataModule(
+        root=None, channels=1, test_sets={"A": tmp_path / "SetA", "B": tmp_path / "SetB"}
+    )
     assert dm.test_set_names == ["A", "B"]
     loaders = dm.test_dataloader()
     assert [len(dl.dataset) for dl in loaders] == [2, 3]
@@ -97,5 +103,5 @@ def test_missing_and_unreadable_files_are_named(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         FolderDataModule(root=None, test_sets={"X": tmp_path / "nope"}).setup()
     (tmp_path / "bad.png").write_bytes(b"junk")
-    with pytest.raises(DataError, match="bad.png"):
+    with pytest.raises(DataError, match=r"bad\.png"):
         read_image(tmp_path / "bad.png")

@@ -71,7 +71,8 @@ def test_stl10_reads_the_binary_format(tmp_path):
     )  # fmt: skip
     dm.setup()
     assert dm.test_set_names == ["STL10"]
-    assert len(dm.train_images) == 4 and len(dm.val_images) == 2 and len(dm.test_images["STL10"]) == 4
+    assert (len(dm.train_images), len(dm.val_images)) == (4, 2)
+    assert len(dm.test_images["STL10"]) == 4
     by_name = {im.name: im.pixels for im in dm.train_images + dm.val_images}
     assert sorted(by_name) == [f"train_{i:05d}" for i in range(6)]
     for i in range(6):  # exact pixels, in HWC orientation (a transposition would show here)
@@ -122,7 +123,7 @@ def test_missing_files_say_where_and_how(tmp_path):
     msg = str(err.value)
     assert str(tmp_path / "stl" / "stl10_binary" / "train_X.bin") in msg
     assert "data.download=true" in msg and "python -m restore.data.download stl10" in msg
-    with pytest.raises(DataError, match="restore.data.download cifar100") as err:
+    with pytest.raises(DataError, match=r"restore\.data\.download cifar100") as err:
         CIFAR100DataModule(str(tmp_path / "c")).setup()
     assert str(tmp_path / "c" / "cifar-100-python" / "train") in str(err.value)
 

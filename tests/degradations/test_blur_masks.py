@@ -110,6 +110,13 @@ def test_poisson_inverse_cdf_has_poisson_moments():
         assert var[i] / lam == pytest.approx(1.0, abs=0.05)
 
 
+def test_poisson_inverse_cdf_on_known_quantiles():
+    # rate 1: CDF(0) = 1/e = 0.3679, CDF(1) = 2/e = 0.7358, CDF(2) = 2.5/e = 0.9197
+    u = torch.tensor([0.0, 0.36, 0.37, 0.73, 0.74, 0.91, 0.93])
+    samples = poisson_inverse_cdf(torch.ones(7), u)
+    assert samples.tolist() == [0, 0, 1, 1, 2, 2, 3]
+
+
 @pytest.mark.parametrize("source", ["torch", "seeded"])
 def test_poisson_noise_mean_and_variance(source):
     peak = 20.0
@@ -203,7 +210,8 @@ def test_file_mask_is_resized_with_nearest_neighbours(tmp_path):
     expected = torch.tensor([[1, 1, 1, 0, 0, 0]] * 2 + [[0, 0, 0, 1, 1, 1]] * 2).float()
     assert torch.equal(m[0, 0], expected)
     inverted = FileMask(str(tmp_path / "a.png"), invert=True)
-    assert torch.equal(inverted.draw_mask(torch.zeros(1, 1, 4, 6), TorchNoise())[0, 0], 1 - expected)
+    m_inv = inverted.draw_mask(torch.zeros(1, 1, 4, 6), TorchNoise())
+    assert torch.equal(m_inv[0, 0], 1 - expected)
     # a folder: one mask picked per image, reproducibly
     Image.fromarray(np.zeros((2, 2), np.uint8)).save(tmp_path / "b.png")
     folder = FileMask(str(tmp_path))

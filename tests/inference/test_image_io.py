@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from restore.inference.image_io import (
     list_inputs,
@@ -129,6 +129,18 @@ def test_alpha_is_kept_aside_and_written_back(tmp_path):
         np.testing.assert_array_equal(np.asarray(back), rgba)
 
 
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_applied_as_viewers_show_it(tmp_path, orientation):
+    array = random_image((6, 10, 3), 8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(array).save(tmp_path / "phone.png", exif=exif.tobytes())
+    with Image.open(tmp_path / "phone.png") as pil:
+        upright = np.asarray(ImageOps.exif_transpose(pil))
+    image = read_image(tmp_path / "phone.png")
+    np.testing.assert_array_equal(levels(image.tensor, 8), upright)
+
+
 def test_to_array_clips_and_rounds():
     x = torch.tensor([-0.2, 0.0, 0.5, 1 / 255 * 0.49, 1.0, 1.3]).view(1, 1, 1, 6)
     assert to_array(x, 8).tolist() == [[0, 0, 128, 0, 255, 255]]
@@ -154,7 +166,7 @@ def test_channel_conversions_and_their_log_lines(caplog):
 
 def test_unreadable_inputs_raise_data_errors(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"not a png at all")
-    with pytest.raises(DataError, match="broken.png"):
+    with pytest.raises(DataError, match=r"broken\.png"):
         read_image(tmp_path / "broken.png")
     with pytest.raises(DataError, match="does not exist"):
         read_image(tmp_path / "missing.png")
