@@ -120,7 +120,7 @@ def build_stages(stages: DictConfig | ListConfig, device: torch.device) -> list[
     for name, spec in items:
         if spec is None:  # a stage switched off with `stages.<name>=null`
             continue
-        if "ckpt" in spec and OmegaConf.is_missing(spec, "ckpt"):
+        if OmegaConf.is_missing(spec, "ckpt"):
             raise ConfigError(
                 f"stages.{name}.ckpt is required: give stages.{name}.ckpt=PATH or drop the stage "
                 f"with '~stages.{name}'"

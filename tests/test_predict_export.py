@@ -12,7 +12,7 @@ from PIL import Image
 
 from restore.archs import EDSR
 from restore.export import export, export_onnx, onnx_parity
-from restore.inference.image_io import read_image, to_array
+from restore.inference.image_io import read_image, to_array, write_image
 from restore.inference.loading import load_task
 from restore.predict import predict, restore_tensor
 from restore.train import train
@@ -44,10 +44,7 @@ def photos(tmp_path) -> Path:
     tifffile.imwrite(folder / "scan.tif", RNG.integers(0, 65536, (41, 57), dtype=np.uint16))
     colour = RNG.integers(0, 256, (40, 52, 3), dtype=np.uint8)
     Image.fromarray(colour).save(folder / "photo.jpg")
-    x = torch.rand(1, 3, 37, 45)
-    from restore.inference.image_io import write_image
-
-    write_image(folder / "deep.png", x, 16)
+    write_image(folder / "deep.png", torch.rand(1, 3, 37, 45), 16)
     return folder
 
 

@@ -21,6 +21,16 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
+def _in_multirun() -> bool:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except (ImportError, ValueError):
+        return False
+
+
 def clean_errors(fn: Callable) -> Callable:
     """Turn user errors (bad paths, bad config values, unreadable images) into ``error: ...``.
 
@@ -39,6 +49,8 @@ def clean_errors(fn: Callable) -> Callable:
             if isinstance(cause, RestoreError | FileNotFoundError):
                 message = str(cause)
             log.error(message)
+            if _in_multirun():  # let Hydra record this job as failed and go on with the sweep
+                raise RestoreError(message) from None
             print(f"error: {message}", file=sys.stderr)
             raise SystemExit(1) from None
 

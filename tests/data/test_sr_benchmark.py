@@ -15,15 +15,6 @@ from restore.data.sr_benchmark import (
     read_sr_benchmark,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-
-@pytest.fixture
-def shared_datasets() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared/datasets is absent")
-    return SHARED
-
 
 def _write(path: Path, shape: tuple[int, ...], seed: int) -> np.ndarray:
     a = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)

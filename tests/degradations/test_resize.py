@@ -10,15 +10,6 @@ from PIL import Image
 
 from restore.degradations.resize import BicubicDownsample, imresize, quantize
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-
-@pytest.fixture
-def shared_datasets() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared/datasets is absent")
-    return SHARED
-
 
 def _tensor(path: Path) -> torch.Tensor:
     a = torch.from_numpy(np.array(Image.open(path)))

@@ -1,7 +1,6 @@
 """Y-channel SR metrics: the protocol pieces, and the published bicubic numbers on Set5/Set14."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,15 +9,6 @@ from PIL import Image
 
 from restore.degradations.resize import imresize
 from restore.metrics.sr import YPSNR, YSSIM, rgb_to_y, sr_eval_y, y_psnr, y_ssim
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-
-@pytest.fixture
-def shared_datasets() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("../shared/datasets is absent")
-    return SHARED
 
 
 def _levels(*shape: int, seed: int = 0) -> torch.Tensor:
