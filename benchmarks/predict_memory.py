@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -70,13 +71,33 @@ def make_image(path: Path, size: int) -> None:
 
 
 def _rss_mb() -> float:
+    """Peak RSS so far. Linux carries ru_maxrss over fork and exec: the parent must stay small."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _hwm_mb() -> float | None:
+    """Peak RSS of this process image alone (VmHWM, reset at exec): a cross-check."""
+    status = Path("/proc/self/status")
+    if not status.is_file():
+        return None
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def _cpu_s() -> float:
     """CPU seconds of this process: a steadier measure than wall time on a shared machine."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Write the checkpoint and the images (in a subprocess: the parent's peak RSS stays low)."""
+    work = Path(args.workdir)
+    make_checkpoint(work / "dncnn_s.ckpt")
+    make_image(work / "photo.png", args.size)
+    make_image(work / "probe.png", 1024)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -88,50 +109,33 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     out = Path(args.workdir) / f"out_{args.case}"
     tile = "null" if args.tile == 0 else str(args.tile)
-    cfg = _compose(
-        "predict",
-        [
-            f"ckpt_path={args.ckpt}",
-            f"input={args.image}",
-            f"output={out}",
-            f"tile={tile}",
-            f"overlap={args.overlap}",
-            "device=cpu",
-            "precision=fp32",
-        ],
-        out,
-    )
+    overrides = [f"ckpt_path={args.ckpt}", f"input={args.image}", f"output={out}"]
+    overrides += [f"tile={tile}", f"overlap={args.overlap}", "device=cpu", "precision=fp32"]
+    cfg = _compose("predict", overrides, out)
     before, cpu_before = _rss_mb(), _cpu_s()
     start = time.perf_counter()
     predict(cfg)
     wall = time.perf_counter() - start
-    result = {"rss_before_mb": before, "peak_rss_mb": _rss_mb(), "wall_s": wall}
-    print(json.dumps({**result, "cpu_s": _cpu_s() - cpu_before}))
+    result = {"rss_before_mb": before, "peak_rss_mb": _rss_mb(), "vm_hwm_mb": _hwm_mb()}
+    print(json.dumps({**result, "wall_s": wall, "cpu_s": _cpu_s() - cpu_before}))
 
 
-def run_case(case: str, ckpt: Path, image: Path, workdir: Path, tile: int, overlap: int) -> dict:
-    cmd = [
-        sys.executable,
-        __file__,
-        "--child",
-        "--case",
-        case,
-        "--ckpt",
-        str(ckpt),
-        "--image",
-        str(image),
-        "--workdir",
-        str(workdir),
-        "--tile",
-        str(tile),
-        "--overlap",
-        str(overlap),
-    ]
+def _run(*args: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    command = [sys.executable, __file__, *args]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"case {case} failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def run_case(case: str, work: Path, image: Path, tile: int, overlap: int) -> dict:
+    ckpt = work / "dncnn_s.ckpt"
+    stdout = _run(
+        "--child", "--case", case, "--ckpt", str(ckpt), "--image", str(image),
+        "--workdir", str(work), "--tile", str(tile), "--overlap", str(overlap),
+    )  # fmt: skip
+    result = json.loads(stdout.strip().splitlines()[-1])
     result["predict_rss_mb"] = result["peak_rss_mb"] - result["rss_before_mb"]
     print(case, result, flush=True)
     return result
@@ -147,6 +151,7 @@ def available_gb() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--case", default="")
     parser.add_argument("--ckpt", default="")
     parser.add_argument("--image", default="")
@@ -158,39 +163,39 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
     if args.child:
-        child(args)
-        return
+        return child(args)
+    if args.prepare:
+        return prepare(args)
 
-    sys.path.insert(0, str(ROOT))
-    from restore.inference.tiling import axis_starts
-
+    # The parent imports neither torch nor restore: children inherit its peak RSS (see _rss_mb).
+    results: dict = {
+        "image": f"{args.size}x{args.size} gray 8-bit PNG",
+        "model": "DnCNN-S (17 layers x 64 channels, batch norm), random weights",
+        "precision": "fp32",
+        "device": "cpu",
+        "torch_threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
+        "cpu": platform.processor() or platform.machine(),
+        "memory_available_gb_at_start": round(available_gb(), 1),
+    }
+    # tiles per axis as restore.inference.tiling.axis_layout places them (blend = overlap)
+    per_axis = math.ceil((args.size - args.tile) / (args.tile - 3 * args.overlap)) + 1
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        ckpt, image, probe = work / "dncnn_s.ckpt", work / "photo.png", work / "probe.png"
-        make_checkpoint(ckpt)
-        make_image(image, args.size)
-        make_image(probe, 1024)
-        tiles = len(axis_starts(args.size, args.tile, args.overlap, args.overlap)) ** 2
-        results: dict = {
-            "image": f"{args.size}x{args.size} gray 8-bit PNG",
-            "model": "DnCNN-S (17 layers x 64 channels, batch norm), random weights",
-            "precision": "fp32",
-            "device": "cpu",
-            "torch_threads": int(os.environ.get("OMP_NUM_THREADS", "0")) or None,
-            "cpu": platform.processor() or platform.machine(),
-            "memory_available_gb_at_start": round(available_gb(), 1),
-        }
-        tiled = run_case("tiled", ckpt, image, work, args.tile, args.overlap)
-        results["tiled"] = {"tile": args.tile, "overlap": args.overlap, "tiles": tiles, **tiled}
+        _run("--prepare", "--workdir", str(work), "--size", str(args.size))
+        results["parent_peak_rss_mb"] = _rss_mb()
+        tiled = run_case("tiled", work, work / "photo.png", args.tile, args.overlap)
+        results["tiled"] = {
+            "tile": args.tile, "overlap": args.overlap, "tiles": per_axis**2, **tiled
+        }  # fmt: skip
 
-        probe_run = run_case("untiled_probe_1024", ckpt, probe, work, 0, args.overlap)
-        per_pixel = probe_run["predict_rss_mb"] / 1024**2
-        estimate_mb = probe_run["rss_before_mb"] + per_pixel * args.size**2
-        results["untiled_probe_1024"] = probe_run
+        probe = run_case("untiled_probe_1024", work, work / "probe.png", 0, args.overlap)
+        per_pixel = probe["predict_rss_mb"] / 1024**2
+        estimate_mb = probe["rss_before_mb"] + per_pixel * args.size**2
+        results["untiled_probe_1024"] = probe
         results["untiled_estimate_peak_rss_mb"] = round(estimate_mb)
-        fits = estimate_mb / 1024 <= min(args.untiled_limit_gb, available_gb() - 2.0)
-        if fits:
-            results["untiled"] = run_case("untiled", ckpt, image, work, 0, args.overlap)
+        if estimate_mb / 1024 <= min(args.untiled_limit_gb, available_gb() - 2.0):
+            untiled = run_case("untiled", work, work / "photo.png", 0, args.overlap)
+            results["untiled"] = untiled
         else:
             results["untiled"] = None
             results["untiled_note"] = (

@@ -160,8 +160,9 @@ def export(cfg: DictConfig) -> Path:
     if cfg.format != "onnx":
         raise ConfigError(f"format={cfg.format}: only onnx is supported")
     task = load_task(cfg.ckpt_path)
-    channels = model_channels(task)
     stored = task.run_config or {}
+    # what the network takes, which can exceed the image's channels (inpainting adds the mask)
+    channels = int((stored.get("model") or {}).get("in_channels") or model_channels(task))
     size = tuple(int(v) for v in cfg.size) if cfg.get("size") else None
     metadata = {
         "restore.in_channels": str(channels),

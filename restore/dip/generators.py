@@ -79,6 +79,7 @@ class _PadCrop(nn.Module):
     """Pads the input to a multiple of ``self.multiple`` and crops the output back."""
 
     multiple: int = 1
+    min_cells: int = 2  # the deepest level's minimum size (in multiples)
 
     def body(self, z: Tensor) -> Tensor:
         raise NotImplementedError
@@ -86,9 +87,11 @@ class _PadCrop(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         h, w = z.shape[-2:]
         m = self.multiple
-        # the next multiple of 2**scales, and at least two of them: the deepest level must be at
-        # least 2x2 for its reflect-padded 3x3 convolutions and training-mode BatchNorm
-        ph, pw = max(-(-h // m), 2) * m - h, max(-(-w // m), 2) * m - w
+        # the next multiple of 2**scales, and at least `min_cells` of them: the deepest level
+        # must be larger than the reflect padding of its convolutions (2x2 for 3x3 kernels) and
+        # than 1x1 for training-mode BatchNorm
+        c = self.min_cells
+        ph, pw = max(-(-h // m), c) * m - h, max(-(-w // m), c) * m - w
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             z = F.pad(z, (0, pw, 0, ph), mode=mode)
@@ -201,6 +204,7 @@ class Skip(_PadCrop):
         up = _as_list(num_channels_up, n, "num_channels_up")
         skip = _as_list(num_channels_skip, n, "num_channels_skip")
         self.multiple = 2**n
+        self.min_cells = max(2, (filter_size_down - 1) // 2 + 1)
         level: nn.Module | None = None
         for i in reversed(range(n)):  # build from the deepest scale outwards
             level = _SkipLevel(

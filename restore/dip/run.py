@@ -415,8 +415,10 @@ def plot_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> Non
         if summary.get("psnr") is not None:
             label += f" ({summary['psnr']:.2f} dB)"
         handles.append(ax.axvline(es, color="k", ls="--", lw=1, label=label))
-    if res["stopped_early"]:
-        handles.append(ax.axvline(res["steps"] - 1, color="gray", ls=":", lw=1, label="stopped"))
+    stop = res.get("es_stop_step")
+    if stop is not None:  # where ES-WMV stopped, or would have stopped (stop_training=false)
+        label = "ES-WMV stop" if res["stopped_early"] else "ES-WMV stop (not applied)"
+        handles.append(ax.axvline(stop, color="gray", ls=":", lw=1.2, label=f"{label} @ {stop}"))
     ax.legend(handles=handles, loc="lower right", fontsize=8)
     ax.set_title(f"DIP {summary['task']}: {summary['image']}")
     fig.tight_layout()

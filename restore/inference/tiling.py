@@ -2,12 +2,12 @@
 
 The scheme, along each axis (rows and columns alike):
 
-* every tile the network sees is ``tile`` input pixels long (the last one is shifted back to end
-  at the image border, so all tiles have one size);
+* tiles are at most ``tile`` input pixels long: as few as that allows, all of one length, spread
+  evenly from one image border to the other;
 * at a tile side that lies inside the image, the outer ``overlap`` pixels of its output are
   discarded (weight 0): they were computed with zero padding where the image goes on;
 * the next ``blend`` pixels cross-fade with the neighbouring tile through a raised-cosine ramp;
-* consecutive tiles therefore start ``tile - 2 * overlap - blend`` pixels apart, and every output
+* consecutive tiles therefore share at least ``2 * overlap + blend`` input pixels, and every output
   pixel is a convex combination of tile outputs in which it lies at least ``overlap`` pixels from
   any inner tile border. Sides on the image border keep everything: the untiled network sees the
   same zero padding there.
@@ -33,20 +33,30 @@ import torch
 from torch import Tensor
 
 
-def axis_starts(n: int, tile: int, overlap: int, blend: int) -> list[int]:
-    """First input index of each tile along an axis of ``n`` pixels."""
+def axis_layout(n: int, tile: int, overlap: int, blend: int) -> tuple[list[int], int]:
+    """First input index of each tile along an axis of ``n`` pixels, and the tiles' length.
+
+    As few tiles as ``tile`` allows, then shrunk to one common length <= ``tile`` and spread
+    evenly, so that no compute is spent on needlessly large overlaps (a 600-pixel axis takes
+    two 348-pixel tiles rather than two of 512).
+    """
     if n <= tile:
-        return [0]
-    stride = tile - 2 * overlap - blend
-    return [*range(0, n - tile, stride), n - tile]
+        return [0], n
+    shared = 2 * overlap + blend  # input pixels consecutive tiles must have in common
+    count = math.ceil((n - tile) / (tile - shared)) + 1
+    length = math.ceil((n + (count - 1) * shared) / count)
+    return [round(i * (n - length) / (count - 1)) for i in range(count)], length
 
 
 def axis_weights(
     n: int, tile: int, overlap: int, blend: int, scale: int = 1
 ) -> tuple[list[int], list[Tensor]]:
-    """Tile starts (input pixels) and their 1-D output weights, summing to 1 at every pixel."""
-    starts = axis_starts(n, tile, overlap, blend)
-    length = min(tile, n) * scale
+    """Tile starts (input pixels) and their 1-D output weights, summing to 1 at every pixel.
+
+    The weights' length is the tile length times ``scale``.
+    """
+    starts, length = axis_layout(n, tile, overlap, blend)
+    length *= scale
     margin, band = overlap * scale, blend * scale
     # strictly inside (0, 1): every kept pixel gets a positive weight
     ramp = 0.5 - 0.5 * torch.cos(math.pi * (torch.arange(band, dtype=torch.float64) + 0.5) / band)
@@ -111,7 +121,7 @@ def tiled_apply(
             )
         ys, wys = axis_weights(height, tile, overlap, blend, scale)
         xs, wxs = axis_weights(width, tile, overlap, blend, scale)
-        th, tw = min(tile, height), min(tile, width)
+        th, tw = len(wys[0]) // scale, len(wxs[0]) // scale
         grid = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
         out: Tensor | None = None
         for first in range(0, len(grid), batch):

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
@@ -24,10 +23,8 @@ from restore.degradations.masks import MaskDegradation
 from restore.tasks.base import RestorationTask
 from restore.utils.errors import ConfigError
 
-# ``${add:a,b}`` in configs: the model's input channels are data.channels + the task's extra
-# channels, and OmegaConf has no arithmetic of its own.
-if not OmegaConf.has_resolver("add"):
-    OmegaConf.register_new_resolver("add", lambda *values: sum(values))
+# The model's input channels are ``${add:${data.channels},${task.extra_in_channels}}`` (the
+# ``add`` resolver is registered in restore.utils.config).
 
 
 class HolePSNR(Metric):

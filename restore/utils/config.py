@@ -29,6 +29,8 @@ def register_resolvers() -> None:
     os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
     if not OmegaConf.has_resolver("fraction_of"):
         OmegaConf.register_new_resolver("fraction_of", _fraction_of)
+    if not OmegaConf.has_resolver("add"):  # e.g. in_channels: ${add:${data.channels},1}
+        OmegaConf.register_new_resolver("add", lambda *values: sum(values))
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", _run_id)
 

@@ -60,12 +60,24 @@ def compose_dip(overrides: list[str]):
             downsample_mode="avg",
             need1x1_up=False,
         ),
+        # the inpainting notebook's "library" net: 5x5 down kernels, no skips, no 1x1 up
+        Skip(
+            8,
+            3,
+            num_scales=3,
+            num_channels_down=[4, 8, 8],
+            num_channels_up=[4, 8, 8],
+            num_channels_skip=0,
+            filter_size_down=5,
+            need1x1_up=False,
+            upsample_mode="nearest",
+        ),
         UNet(8, 3, depth=3, width=8),
         UNet(8, 3, depth=2, width=8, upsample_mode="bilinear"),
         ResNet(8, 3, num_blocks=2, num_channels=8),
         SegNet(8, 3, widths=[8, 16, 16]),
     ],
-    ids=["skip", "skip-noskip-avg", "unet-deconv", "unet-bilinear", "resnet", "segnet"],
+    ids=["skip", "skip-noskip-avg", "skip-5x5", "unet-deconv", "unet-bilinear", "resnet", "segnet"],
 )
 @pytest.mark.parametrize("size", [(23, 37), (17, 16)])
 def test_generator_shape_for_odd_sizes(net, size):
