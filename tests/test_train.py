@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -127,8 +128,20 @@ def test_wandb_offline_run_holds_metrics_and_images(train_cfg, tmp_path, monkeyp
     assert len(runs) == 1, "one offline run directory, to `wandb sync` later"
     # The run's records (history, summary, config) are protobufs in run-<id>.wandb, the file
     # `wandb sync` uploads; their keys and string values are stored as plain bytes.
-    records = next(runs[0].glob("run-*.wandb")).read_bytes()
-    for key in (b"val/psnr", b"train/loss", b"test/embedded/psnr", b"restore.archs.DnCNN"):
+    keys = (
+        b"val/psnr",
+        b"train/loss",
+        b"test/embedded/psnr",
+        b"restore.archs.DnCNN",
+        b"test/per_image",
+    )
+    records = b""
+    for _ in range(60):  # the W&B service process may still be flushing the file
+        records = next(runs[0].glob("run-*.wandb")).read_bytes()
+        if all(key in records for key in keys):
+            break
+        time.sleep(0.5)
+    for key in keys:
         assert key in records, key
     images = list((runs[0] / "files" / "media" / "images").rglob("*.png"))
     assert images, "validation image panels logged"

@@ -60,3 +60,9 @@ class TestReport(L.Callback):
                 writer = csv.DictWriter(f, fieldnames=list(records[0]))
                 writer.writeheader()
                 writer.writerows(records)
+            for logger in trainer.loggers:
+                if hasattr(logger, "log_table"):  # W&B: a per-image results table
+                    columns = list(records[0])
+                    logger.log_table(
+                        "test/per_image", columns, [[r[c] for c in columns] for r in records]
+                    )

@@ -361,6 +361,16 @@ def _scores(x: Tensor, gt: Tensor, scale: int = 1, y_channel: bool = False) -> d
     return out
 
 
+def psnr_holes(x: Tensor, gt: Tensor, mask: Tensor) -> float | None:
+    """PSNR of the 8-bit result over the unknown pixels (mask 0) only: what inpainting filled."""
+    hole = (1 - mask).expand_as(gt)
+    n = float(hole.sum())
+    if n == 0:
+        return None
+    mse = float(((quantize(x) - gt) ** 2 * hole).sum()) / n
+    return 10 * math.log10(1 / max(mse, 1e-20))
+
+
 def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
     if a is None or not np.isfinite(a).any():
         return None, None
@@ -466,6 +476,9 @@ def run_one(problem: Problem, cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
             summary["psnr_observation"] = float(
                 peak_signal_noise_ratio(problem.observation.clamp(0, 1), problem.gt, data_range=1.0)
             )
+        if problem.mask is not None:
+            summary["psnr_holes"] = psnr_holes(images["es"], problem.gt, problem.mask)
+            summary["psnr_holes_final"] = psnr_holes(images["final"], problem.gt, problem.mask)
         if sr:  # baseline: MATLAB bicubic upscaling of the LR image
             bicubic = imresize(problem.observation, size=tuple(problem.gt.shape[-2:]))
             base = _scores(bicubic, problem.gt, problem.scale, y_channel=True)
@@ -497,7 +510,7 @@ def _one_line(s: dict[str, Any]) -> str:
 CSV_FIELDS = [
     "image", "psnr", "ssim", "psnr_y", "ssim_y", "es_iteration", "steps", "oracle_psnr",
     "oracle_iteration", "psnr_final", "ssim_final", "psnr_observation", "psnr_bicubic",
-    "psnr_y_bicubic", "seconds_per_iteration",
+    "psnr_y_bicubic", "psnr_holes", "seconds_per_iteration",
 ]  # fmt: skip
 
 

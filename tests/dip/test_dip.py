@@ -16,7 +16,7 @@ from PIL import Image
 from skimage import data
 
 from restore.dip import ESWMV, DIPModule, LanczosDownsampler, ResNet, SegNet, Skip, UNet
-from restore.dip.run import _Steps, build_problem, rewrite_overrides, run
+from restore.dip.run import _Steps, build_problem, psnr_holes, rewrite_overrides, run
 from restore.utils.config import CONFIG_DIR, PROJECT_ROOT
 
 
@@ -379,5 +379,11 @@ def test_inpaint_through_run(tmp_path):
     ])  # fmt: skip
     summary = run(cfg, out_dir=tmp_path / "out")
     assert summary["task"] == "inpaint" and summary["steps"] == 5 and "psnr" in summary
+    assert np.isfinite(summary["psnr_holes"])
+    # the hole PSNR only sees the unknown pixels: exact on the known ones, 0.2 off in the hole
+    gt = torch.full((1, 3, 16, 16), 100 / 255)
+    hole = torch.from_numpy(mask < 128).float()[None, None]
+    expected = 20 * np.log10(5)  # an error of 0.2: 10 log10(1 / 0.04)
+    assert psnr_holes(gt + 51 / 255 * hole, gt, 1 - hole) == pytest.approx(expected, abs=1e-4)
     observed = np.asarray(Image.open(tmp_path / "out" / "observation.png"))
     assert (observed[5:9] == 0).all() and (observed[:5] == img[:5]).all()
