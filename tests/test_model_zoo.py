@@ -38,8 +38,9 @@ def test_every_model_trains_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     jobs = [p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit()]
     assert len(jobs) == len(MODELS)
-    for job in jobs:
-        assert (job / "csv" / "metrics.csv").read_text().count("train/loss") == 1, job
+    for job in jobs:  # fast_dev_run replaces loggers: the job log tells how each job ended
+        log = (job / "train.log").read_text()
+        assert "job finished" in log and "job failed" not in log, log[-2000:]
 
 
 @pytest.mark.parametrize(

@@ -361,14 +361,19 @@ def _scores(x: Tensor, gt: Tensor, scale: int = 1, y_channel: bool = False) -> d
     return out
 
 
-def psnr_holes(x: Tensor, gt: Tensor, mask: Tensor) -> float | None:
-    """PSNR of the 8-bit result over the unknown pixels (mask 0) only: what inpainting filled."""
-    hole = (1 - mask).expand_as(gt)
-    n = float(hole.sum())
+def psnr_in(x: Tensor, gt: Tensor, region: Tensor) -> float | None:
+    """PSNR of the 8-bit result over the pixels where ``region`` is 1 (None if there are none)."""
+    region = region.expand_as(gt)
+    n = float(region.sum())
     if n == 0:
         return None
-    mse = float(((quantize(x) - gt) ** 2 * hole).sum()) / n
+    mse = float(((quantize(x) - gt) ** 2 * region).sum()) / n
     return 10 * math.log10(1 / max(mse, 1e-20))
+
+
+def psnr_holes(x: Tensor, gt: Tensor, mask: Tensor) -> float | None:
+    """PSNR over the unknown pixels (mask 0) only: what inpainting filled in."""
+    return psnr_in(x, gt, 1 - mask)
 
 
 def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
@@ -479,6 +484,7 @@ def run_one(problem: Problem, cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         if problem.mask is not None:
             summary["psnr_holes"] = psnr_holes(images["es"], problem.gt, problem.mask)
             summary["psnr_holes_final"] = psnr_holes(images["final"], problem.gt, problem.mask)
+            summary["psnr_known"] = psnr_in(images["es"], problem.gt, problem.mask)
         if sr:  # baseline: MATLAB bicubic upscaling of the LR image
             bicubic = imresize(problem.observation, size=tuple(problem.gt.shape[-2:]))
             base = _scores(bicubic, problem.gt, problem.scale, y_channel=True)
@@ -510,7 +516,7 @@ def _one_line(s: dict[str, Any]) -> str:
 CSV_FIELDS = [
     "image", "psnr", "ssim", "psnr_y", "ssim_y", "es_iteration", "steps", "oracle_psnr",
     "oracle_iteration", "psnr_final", "ssim_final", "psnr_observation", "psnr_bicubic",
-    "psnr_y_bicubic", "psnr_holes", "seconds_per_iteration",
+    "psnr_y_bicubic", "psnr_holes", "psnr_known", "seconds_per_iteration",
 ]  # fmt: skip
 
 
