@@ -13,7 +13,7 @@ from restore.degradations import BoxMask, GaussianNoise
 from restore.tasks import InpaintTask
 from restore.train import train
 from restore.utils.errors import ConfigError
-from tests.conftest import compose_config
+from tests.conftest import SHARED, compose_config
 
 
 class Constant(nn.Module):
@@ -95,14 +95,18 @@ def test_task_config_gives_the_model_a_mask_channel(channels, model, tmp_path):
     assert cfg.noise._target_ == "restore.degradations.StrokeMask"
 
 
-def test_inpainting_trains_and_reports_hole_metrics(tmp_path):
+@pytest.mark.parametrize(
+    "mask", ["mask_random", "mask_boxes", "mask_strokes", "mask_text", "mask_file"]
+)
+def test_inpainting_trains_and_reports_hole_metrics(mask, tmp_path):
+    if mask == "mask_file" and not (SHARED / "datasets").is_dir():
+        pytest.skip("noise=mask_file defaults to a Deep Image Prior mask in ../shared")
     cfg = compose_config(
         "train",
         [
             "experiment=inpaint_unet",
-            "noise=mask_boxes",
-            # ImageSamples' validation panels call net(input) without the mask: see the report
-            "callbacks=none",
+            f"noise={mask}",
+            "logger=csv",
             "model.depth=2",
             "model.width=8",
             "data.patch_size=32",
@@ -118,5 +122,6 @@ def test_inpainting_trains_and_reports_hole_metrics(tmp_path):
     assert np.isfinite(metrics["train/loss"])
     for key in ("psnr", "ssim", "hole_psnr", "input_psnr", "input_hole_psnr"):
         assert np.isfinite(metrics[f"test/embedded/{key}"]), key
-    # the masked input is 0 in the holes: far worse there than over the whole image
-    assert metrics["test/embedded/input_hole_psnr"] < metrics["test/embedded/input_psnr"] - 3
+    # the masked input is 0 in the holes: worse there than over the whole image, where the
+    # known pixels are exact (whole-image MSE = hole fraction x hole MSE)
+    assert metrics["test/embedded/input_hole_psnr"] < metrics["test/embedded/input_psnr"]
