@@ -181,3 +181,25 @@ def test_multirun_over_noises_leaves_three_runs(tmp_path):
     for run in runs:
         rows = read_csv(run / "test_metrics.csv")
         assert rows and float(rows[0]["input_psnr"]) > 0
+
+
+def test_ddp_inside_a_multirun_runs_one_group_per_job(tmp_path):
+    # ddp_spawn keeps each sweep job's processes inside that job: two jobs, two output folders,
+    # one checkpoint each (plain `ddp` would re-launch the whole sweep from every child)
+    result = run_cli(
+        "restore.train",
+        "-m",
+        "noise=gaussian,uniform",
+        "trainer=ddp_sim",
+        *FAST,
+        "trainer.max_epochs=1",
+        "logger=csv",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job in jobs:
+        assert (job / "checkpoints" / "last.ckpt").is_file()
+        rows = read_csv(job / "test_metrics.csv")
+        assert len(rows) == 1 and float(rows[0]["psnr"]) > 0
