@@ -1,0 +1,97 @@
+"""BM3D and a trained denoiser on the same noisy inputs, side by side.
+
+Both see the published protocol's inputs: N(0, (sigma/255)^2) from RandomState(0) per image, not
+clipped; both estimates are clipped and rounded to 8 bits; PSNR over the whole image, averaged.
+
+    python benchmarks/bm3d_vs_model.py --ckpt outputs/train/.../checkpoints/last.ckpt
+    python benchmarks/bm3d_vs_model.py --kair ../shared/weights/kair_dncnn_25.pth --sets Set12
+
+Writes experiments/results/bm3d_vs_model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import bm3d
+import numpy as np
+import torch
+
+from restore.archs import DnCNN
+from restore.data import list_images, read_image
+from restore.degradations import GaussianNoise, SeededNoise
+from restore.metrics import quantize
+from restore.utils.config import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "experiments" / "results" / "bm3d_vs_model.json"
+SHARED = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(10 * torch.log10(1 / (a - b).pow(2).mean()))
+
+
+def load_model(args) -> tuple[torch.nn.Module, str]:
+    if args.kair:
+        return DnCNN(1, batch_norm=False, weights=args.kair).eval(), f"DnCNN-S (KAIR) {args.kair}"
+    from restore.inference.loading import load_task
+
+    task = load_task(args.ckpt)
+    return task.net.float().eval(), f"checkpoint {args.ckpt}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="a restore.train checkpoint (gray denoiser)")
+    source.add_argument("--kair", help="the authors' released DnCNN-S state dict")
+    parser.add_argument("--sets", default="Set12,BSD68")
+    parser.add_argument("--sigma", type=float, default=25.0)
+    parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
+    args = parser.parse_args()
+
+    net, name = load_model(args)
+    noise = GaussianNoise(sigma=args.sigma)
+    result = {"model": name, "sigma": args.sigma, "sets": {}}
+    for set_name in args.sets.split(","):
+        files = list_images(SHARED / set_name, f"test set {set_name}")[: args.limit]
+        rows, t_bm3d, t_model = [], 0.0, 0.0
+        for path in files:
+            clean = torch.from_numpy(read_image(path, 1)[..., 0]).float()[None, None] / 255
+            noisy = noise(clean, SeededNoise([0]))
+            start = time.perf_counter()
+            est_bm3d = bm3d.bm3d(noisy[0, 0].numpy().astype(np.float64), args.sigma / 255)
+            t_bm3d += time.perf_counter() - start
+            start = time.perf_counter()
+            with torch.inference_mode():
+                est_model = net(noisy)
+            t_model += time.perf_counter() - start
+            rows.append(
+                {
+                    "image": path.stem,
+                    "bm3d": psnr(quantize(torch.from_numpy(est_bm3d).float()), clean[0, 0]),
+                    "model": psnr(quantize(est_model), clean),
+                }
+            )
+        result["sets"][set_name] = {
+            "images": len(rows),
+            "bm3d_psnr": float(np.mean([r["bm3d"] for r in rows])),
+            "model_psnr": float(np.mean([r["model"] for r in rows])),
+            "bm3d_seconds": t_bm3d,
+            "model_seconds": t_model,
+            "per_image": rows,
+        }
+        s = result["sets"][set_name]
+        print(
+            f"{set_name}: BM3D {s['bm3d_psnr']:.2f} dB ({t_bm3d:.0f} s), "
+            f"model {s['model_psnr']:.2f} dB ({t_model:.0f} s)"
+        )
+    result["date"] = time.strftime("%Y-%m-%d %H:%M")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
