@@ -36,6 +36,19 @@ def shared_weights() -> Path:
     return path
 
 
+@pytest.fixture
+def gopro_tree(shared_datasets, tmp_path) -> Path:
+    """The two published GoPro pairs linked into GOPRO_Large/{train,test}/<seq>/{blur,sharp}."""
+    pairs = shared_datasets / "GoPro_sample" / "pairs"
+    root = tmp_path / "GOPRO_Large"
+    for split, seq in (("train", "Flower"), ("test", "Istanbul")):
+        for kind in ("blur", "sharp"):
+            link = root / split / seq / kind / "000001.png"
+            link.parent.mkdir(parents=True)
+            link.symlink_to((pairs / f"{seq}_{kind}1.png").resolve())
+    return root
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as f:
         return list(csv.DictReader(f))

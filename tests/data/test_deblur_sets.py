@@ -156,15 +156,10 @@ def test_spread_picks_evenly():
     assert spread([1, 2], 5) == [1, 2] and spread([1, 2], 0) == []
 
 
-def test_real_gopro_pairs_in_a_gopro_tree(shared_datasets, tmp_path):
+def test_real_gopro_pairs_in_a_gopro_tree(gopro_tree, shared_datasets, tmp_path):
     """The two published GoPro pairs, linked into GOPRO_Large/{train,test}/<seq>/{blur,sharp}."""
     pairs = shared_datasets / "GoPro_sample" / "pairs"
-    root = tmp_path / "GOPRO_Large"
-    for split, seq in (("train", "Flower"), ("test", "Istanbul")):
-        for kind in ("blur", "sharp"):
-            link = root / split / seq / kind / "000001.png"
-            link.parent.mkdir(parents=True)
-            link.symlink_to((pairs / f"{seq}_{kind}1.png").resolve())
+    root = gopro_tree
     dm = GoProDataModule(
         str(root), patch_size=128, batch_size=8, patches_per_epoch=8, cache_dir=str(tmp_path / "c")
     )

@@ -62,15 +62,9 @@ def test_paired_inputs_are_used_as_given():
         task.on_after_batch_transfer({"target": target, "input": blurred[..., :6]}, 0)
 
 
-def test_unet_deblurring_trains_on_real_gopro_pairs(shared_datasets, tmp_path):
+def test_unet_deblurring_trains_on_real_gopro_pairs(gopro_tree, tmp_path):
     """fast_dev_run of a deblurring U-Net on the published GoPro pairs in a GOPRO_Large tree."""
-    pairs = shared_datasets / "GoPro_sample" / "pairs"
-    root = tmp_path / "GOPRO_Large"
-    for split, seq in (("train", "Flower"), ("test", "Istanbul")):
-        for kind in ("blur", "sharp"):
-            link = root / split / seq / kind / "000001.png"
-            link.parent.mkdir(parents=True)
-            link.symlink_to((pairs / f"{seq}_{kind}1.png").resolve())
+    root = gopro_tree
     cfg = compose_config(
         "train",
         [
