@@ -116,6 +116,23 @@ def test_resume_from_last_checkpoint_continues_state(train_cfg, tmp_path):
     assert {r["epoch"] for r in rows if r.get("val/psnr")} == {"0", "1"}
 
 
+def test_last_checkpoint_is_the_latest_epoch_even_without_improvement(train_cfg, tmp_path):
+    # lr=0 and no batch norm: the weights never change, val/psnr never improves after epoch 0
+    train(
+        train_cfg(
+            "trainer.max_epochs=3",
+            "test=false",
+            "optimizer.lr=0.0",
+            "scheduler=null",
+            "model.batch_norm=false",
+        )
+    )
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["epoch"] == 2
+    kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("epoch_*.ckpt"))
+    assert kept == ["epoch_000.ckpt"]
+
+
 def test_wandb_offline_run_holds_metrics_and_images(train_cfg, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 
-import lightning as L
+from restore.callbacks.train_clock import TrainClock
 
 
-class TimeBudget(L.Callback):
+class TimeBudget(TrainClock):
     """Stop training after ``minutes`` of training time and anneal the LR to the budget.
 
     Lightning's ``Timer`` callback stops on time, but a schedule that ends exactly at the budget
@@ -31,44 +30,18 @@ class TimeBudget(L.Callback):
             raise ValueError(
                 f"callbacks.time_budget.schedule must be cosine or constant, got {schedule!r}"
             )
+        super().__init__(log_key=None)
         self.budget = 60.0 * minutes
         self.schedule = schedule
         self.warmup = warmup
         self.final_lr_ratio = final_lr_ratio
-        self.elapsed = 0.0
-        self._start: float | None = None
         self._base_lrs: list[float] = []
-
-    def state_dict(self) -> dict:
-        return {"elapsed": self.elapsed}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        self.elapsed = float(state_dict.get("elapsed", 0.0))
 
     def on_train_start(self, trainer, pl_module) -> None:
         self._base_lrs = [g.get("initial_lr", g["lr"]) for g in trainer.optimizers[0].param_groups]
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.monotonic()
-
-    def on_validation_start(self, trainer, pl_module) -> None:
-        self._pause()
-
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self._pause()
-
-    def _pause(self) -> None:
-        if self._start is not None:
-            self.elapsed += time.monotonic() - self._start
-            self._start = None
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        if trainer.training:
-            self._start = time.monotonic()
-
     def fraction(self) -> float:
-        running = time.monotonic() - self._start if self._start is not None else 0.0
-        return min(1.0, (self.elapsed + running) / self.budget)
+        return min(1.0, self.seconds() / self.budget)
 
     def lr_factor(self, fraction: float) -> float:
         if self.schedule == "constant":

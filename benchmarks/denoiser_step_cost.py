@@ -1,0 +1,111 @@
+"""What one training step of the CPU-budget candidates costs: model x precision x memory format.
+
+Plain PyTorch steps (forward, MSE, backward, Adam) on random tensors, so that only the network's
+arithmetic is timed; the data pipeline is the same for every candidate and is measured by the full
+runs in experiments/dncnn_cpu_budget/. Rounds alternate between the candidates to cancel drifts in
+machine load; the best round of each is kept.
+
+    python benchmarks/denoiser_step_cost.py [--steps 8] [--rounds 2] [--threads 2]
+
+Writes experiments/results/denoiser_step_cost.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from restore.archs import DnCNN
+from restore.archs.ffdnet import FFDNet
+from restore.utils.config import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "experiments" / "results" / "denoiser_step_cost.json"
+
+# name: (network factory, batch, patch, bf16 autocast, channels_last)
+CANDIDATES = {
+    "dncnn17x64 b64 p40 bf16 cl": (lambda: DnCNN(1), 64, 40, True, True),
+    "dncnn17x64 b64 p40 bf16": (lambda: DnCNN(1), 64, 40, True, False),
+    "dncnn17x64 b64 p40 fp32 cl": (lambda: DnCNN(1), 64, 40, False, True),
+    "dncnn17x64 b64 p40 fp32": (lambda: DnCNN(1), 64, 40, False, False),
+    "ffdnet15x64 b64 p40 bf16 cl": (lambda: FFDNet(1, residual=True), 64, 40, True, True),
+    "ffdnet15x64 b64 p64 bf16 cl": (lambda: FFDNet(1, residual=True), 64, 64, True, True),
+    "ffdnet15x64 b64 p64 fp32 cl": (lambda: FFDNet(1, residual=True), 64, 64, False, True),
+}
+
+
+def time_steps(factory, batch: int, patch: int, bf16: bool, channels_last: bool, steps: int):
+    torch.manual_seed(0)
+    net = factory()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    clean = torch.rand(batch, 1, patch, patch).to(memory_format=fmt)
+    noisy = clean + 25 / 255 * torch.randn_like(clean)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+
+    def step():
+        with autocast:
+            loss = F.mse_loss(net(noisy).float(), clean)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    for _ in range(2):  # warm-up: allocator, oneDNN primitive caches
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    best: dict[str, float] = {}
+    for _ in range(args.rounds):
+        for name, (factory, batch, patch, bf16, cl) in CANDIDATES.items():
+            seconds = time_steps(factory, batch, patch, bf16, cl, args.steps)
+            best[name] = min(best.get(name, float("inf")), seconds)
+    rows = []
+    for name, seconds in best.items():
+        _, batch, patch, bf16, cl = CANDIDATES[name]
+        rows.append(
+            {
+                "candidate": name,
+                "s_per_step": round(seconds, 4),
+                "steps_per_s": round(1 / seconds, 3),
+                "mpixels_per_s": round(batch * patch * patch / seconds / 1e6, 3),
+            }
+        )
+        print(f"{name:32s} {seconds:7.3f} s/step {rows[-1]['mpixels_per_s']:7.3f} Mpx/s")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "denoiser_step_cost",
+                "torch": torch.__version__,
+                "threads": args.threads,
+                "steps": args.steps,
+                "rounds": args.rounds,
+                "machine": platform.processor() or platform.machine(),
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
