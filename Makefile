@@ -32,9 +32,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix restore tests benchmarks
 	$(VENV)/bin/ruff format restore tests benchmarks
 
-## bench: benchmarks; results go to experiments/results/
+## bench: benchmarks; results go to experiments/results/ (BM3D side by side needs a trained
+## CPU-budget model: `python -m restore.train experiment=dncnn_cpu_budget`, or BENCH_CKPT=path)
+BENCH_CKPT ?= budget
 bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/denoiser_step_cost.py
+	$(PY) benchmarks/bm3d_vs_model.py --ckpt $(BENCH_CKPT)
 
 clean:
 	rm -rf outputs/*/ .pytest_cache .ruff_cache

@@ -4,6 +4,7 @@ Both see the published protocol's inputs: N(0, (sigma/255)^2) from RandomState(0
 clipped; both estimates are clipped and rounded to 8 bits; PSNR over the whole image, averaged.
 
     python benchmarks/bm3d_vs_model.py --ckpt outputs/train/.../checkpoints/last.ckpt
+    python benchmarks/bm3d_vs_model.py --ckpt budget  # newest experiment=dncnn_cpu_budget run
     python benchmarks/bm3d_vs_model.py --kair ../shared/weights/kair_dncnn_25.pth --sets Set12
 
 Writes experiments/results/bm3d_vs_model.json.
@@ -38,8 +39,30 @@ def load_model(args) -> tuple[torch.nn.Module, str]:
         return DnCNN(1, batch_norm=False, weights=args.kair).eval(), f"DnCNN-S (KAIR) {args.kair}"
     from restore.inference.loading import load_task
 
-    task = load_task(args.ckpt)
-    return task.net.float().eval(), f"checkpoint {args.ckpt}"
+    ckpt = latest_budget_checkpoint() if args.ckpt == "budget" else args.ckpt
+    task = load_task(ckpt)
+    return task.net.float().eval(), f"checkpoint {ckpt}"
+
+
+def latest_budget_checkpoint() -> str:
+    """The checkpoint ``restore.train experiment=dncnn_cpu_budget`` tested, newest run first."""
+    runs = sorted(
+        (
+            p.parent.parent
+            for p in (PROJECT_ROOT / "outputs").glob("**/.hydra/overrides.yaml")
+            if "experiment=dncnn_cpu_budget" in p.read_text()
+        ),
+        key=lambda run: run.stat().st_mtime,
+        reverse=True,
+    )
+    for run in runs:
+        kept = sorted((run / "checkpoints").glob("epoch_*.ckpt"))
+        if kept:
+            return str(kept[-1])
+    raise SystemExit(
+        "no checkpoint of an experiment=dncnn_cpu_budget run under outputs/: train one with "
+        "`python -m restore.train experiment=dncnn_cpu_budget` or pass --ckpt PATH"
+    )
 
 
 def main() -> None:

@@ -114,6 +114,10 @@ def test_resume_from_last_checkpoint_continues_state(train_cfg, tmp_path):
     # the CSV logger continued the same metrics file: epochs 0 and 1 are both there
     rows = read_csv(tmp_path / "csv" / "metrics.csv")
     assert {r["epoch"] for r in rows if r.get("val/psnr")} == {"0", "1"}
+    # the training clock (validation excluded) was saved and continued, not restarted
+    minutes = [float(r["time/train_min"]) for r in rows if r.get("time/train_min")]
+    assert len(minutes) == 2 and 0 < minutes[0] < minutes[1]
+    assert saved["callbacks"]["TrainClock"]["elapsed"] == pytest.approx(60 * minutes[0], abs=1.0)
 
 
 def test_last_checkpoint_is_the_latest_epoch_even_without_improvement(train_cfg, tmp_path):
