@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import bm3d
 import numpy as np
@@ -41,7 +42,10 @@ def load_model(args) -> tuple[torch.nn.Module, str]:
 
     ckpt = latest_budget_checkpoint() if args.ckpt == "budget" else args.ckpt
     task = load_task(ckpt)
-    return task.net.float().eval(), f"checkpoint {ckpt}"
+    shown = Path(ckpt).resolve()
+    if shown.is_relative_to(PROJECT_ROOT):
+        shown = shown.relative_to(PROJECT_ROOT)
+    return task.net.float().eval(), f"checkpoint {shown}"
 
 
 def latest_budget_checkpoint() -> str:
