@@ -168,6 +168,22 @@ def test_wandb_offline_run_holds_metrics_and_images(train_cfg, tmp_path, monkeyp
     assert images, "validation image panels logged"
 
 
+def test_resumed_run_continues_the_same_wandb_run(train_cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    import wandb
+
+    train(train_cfg("logger=wandb", "trainer.max_epochs=1", "test=false"))
+    wandb.finish()
+    train(train_cfg("logger=wandb", "trainer.max_epochs=2", "test=false", "ckpt_path=last"))
+    wandb.finish()
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2, "one offline directory per process"
+    ids = {run.name.rsplit("-", 1)[-1] for run in runs}
+    assert len(ids) == 1, f"both processes wrote to one W&B run id, got {ids}"
+
+
 def test_ddp_two_processes_on_cpu(tmp_path):
     result = run_cli(
         "restore.train",
