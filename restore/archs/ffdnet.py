@@ -25,9 +25,9 @@ class FFDNet(nn.Module):
 
     ``residual=True`` is DnCNN's residual learning applied to FFDNet: the stack predicts the
     noise of the sub-images and the output is ``x - noise`` (the paper's FFDNet predicts the clean
-    sub-images). With the output layer started small, the untrained network is the identity, and
-    training from scratch gains far faster per step (measured in
-    experiments/dncnn_cpu_budget/README.md).
+    sub-images), with the output layer started small so that the untrained network stays near its
+    input. Neither variant learned as fast per unit of CPU time as DnCNN in the 30-minute budget
+    study (experiments/dncnn_cpu_budget/README.md).
     """
 
     def __init__(
