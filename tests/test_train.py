@@ -127,7 +127,6 @@ def test_last_checkpoint_is_the_latest_epoch_even_without_improvement(train_cfg,
             "trainer.max_epochs=3",
             "test=false",
             "optimizer.lr=0.0",
-            "scheduler=null",
             "model.batch_norm=false",
         )
     )
