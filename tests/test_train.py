@@ -179,7 +179,8 @@ def test_resumed_run_continues_the_same_wandb_run(train_cfg, tmp_path, monkeypat
     wandb.finish()
     runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 2, "one offline directory per process"
-    ids = {run.name.rsplit("-", 1)[-1] for run in runs}
+    # offline-run-<date>_<time>-<run id>[-<n> when that folder name was taken]
+    ids = {run.name.split("-")[3] for run in runs}
     assert len(ids) == 1, f"both processes wrote to one W&B run id, got {ids}"
 
 
