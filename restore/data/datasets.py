@@ -23,7 +23,9 @@ class Image:
 
 
 def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+    # CHW, C-contiguous and writable (PIL-decoded arrays and memory-mapped caches are read-only,
+    # which torch warns about): copies only where needed
+    return torch.from_numpy(np.require(pixels.transpose(2, 0, 1), requirements=["C", "W"]))
 
 
 class PatchDataset(Dataset):
@@ -58,6 +60,7 @@ class PatchDataset(Dataset):
         self.pool = pool
         areas = np.array([p.shape[0] * p.shape[1] for p in pool], dtype=np.float64)
         self.weights = areas / areas.sum()
+        self._cumulative = np.cumsum(self.weights)
         self.patches_per_epoch = patches_per_epoch
         ops = [A.RandomCrop(patch_size, patch_size)]
         if augment:
@@ -76,7 +79,7 @@ class PatchDataset(Dataset):
             self.transform.set_random_seed(seed % 2**32)
             self._seeded_for = seed
         u = torch.rand(()).item()
-        k = min(int(np.searchsorted(np.cumsum(self.weights), u)), len(self.pool) - 1)
+        k = min(int(np.searchsorted(self._cumulative, u)), len(self.pool) - 1)
         patch = self.transform(image=self.pool[k])["image"]
         return {"target": _to_tensor(patch)}
 

@@ -8,7 +8,7 @@ import torch
 from PIL import Image as PILImage
 
 from restore.data import EmbeddedDataModule, FolderDataModule, PatchDataset, read_image
-from restore.data.datasets import Image
+from restore.data.datasets import Image, ImageDataset
 from restore.utils.errors import DataError
 
 
@@ -49,6 +49,15 @@ def test_patch_dataset_crops_from_memory_with_d4_augmentation():
     patches = [ds[i]["target"] for i in range(200)]
     assert all(p.shape == (1, 16, 16) for p in patches)
     assert len({p.numpy().tobytes() for p in patches}) > 150, "random positions and transforms"
+
+
+def test_read_only_images_give_writable_tensors_without_a_warning(recwarn):
+    pixels = np.zeros((8, 8, 1), np.uint8)
+    pixels.flags.writeable = False  # as np.asarray(PIL image) and memory-mapped caches are
+    sample = ImageDataset([Image("a", pixels)])[0]["target"]
+    sample.add_(1)
+    assert sample.shape == (1, 8, 8) and int(sample.sum()) == 64
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
 
 
 def test_patch_larger_than_images_is_a_clear_error():
