@@ -86,7 +86,7 @@ def main() -> None:
         files = list_images(SHARED / set_name, f"test set {set_name}")[: args.limit]
         rows, t_bm3d, t_model = [], 0.0, 0.0
         for path in files:
-            clean = torch.from_numpy(read_image(path, 1)[..., 0]).float()[None, None] / 255
+            clean = torch.tensor(read_image(path, 1)[..., 0], dtype=torch.float32)[None, None] / 255
             noisy = noise(clean, SeededNoise([0]))
             start = time.perf_counter()
             est_bm3d = bm3d.bm3d(noisy[0, 0].numpy().astype(np.float64), args.sigma / 255)

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from restore.archs import DnCNN
 from restore.archs.ffdnet import FFDNet
+from restore.archs.unet import UNet
 from restore.utils.config import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "experiments" / "results" / "denoiser_step_cost.json"
@@ -36,6 +37,12 @@ CANDIDATES = {
     "ffdnet15x64 b64 p40 bf16 cl": (lambda: FFDNet(1, residual=True), 64, 40, True, True),
     "ffdnet15x64 b64 p64 bf16 cl": (lambda: FFDNet(1, residual=True), 64, 64, True, True),
     "ffdnet15x64 b64 p64 fp32 cl": (lambda: FFDNet(1, residual=True), 64, 64, False, True),
+    # U-Net: most of its arithmetic runs at 1/4..1/256 of the pixels, for a 140-pixel field
+    "unet d4w32 b16 p64 bf16 cl": (lambda: UNet(1, 1, depth=4, width=32), 16, 64, True, True),
+    "unet d4w32 b16 p64 fp32 cl": (lambda: UNet(1, 1, depth=4, width=32), 16, 64, False, True),
+    "unet d4w16 b16 p64 bf16 cl": (lambda: UNet(1, 1, depth=4, width=16), 16, 64, True, True),
+    "unet d4w32 b32 p64 bf16 cl": (lambda: UNet(1, 1, depth=4, width=32), 32, 64, True, True),
+    "unet d4w32 b8 p96 bf16 cl": (lambda: UNet(1, 1, depth=4, width=32), 8, 96, True, True),
 }
 
 
