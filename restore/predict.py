@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from restore.degradations import SeededNoise
+from restore.inference.ensemble import self_ensemble
 from restore.inference.image_io import (
     list_inputs,
     match_channels,
@@ -64,8 +65,10 @@ def restore_tensor(
     device: torch.device | None = None,
     precision: str = "fp32",
     tile_batch: int = 1,
+    ensemble: bool = False,
 ) -> Tensor:
-    """Restore a (B, C, H, W) batch in [0, 1] with the task's network, tile by tile."""
+    """Restore a (B, C, H, W) batch in [0, 1] with the task's network, tile by tile; with
+    ``ensemble``, each tile is the x8 self-ensemble (mean over its 8 flips/rotations)."""
     device = device or next(task.parameters()).device
     dtype = PRECISIONS[precision]
 
@@ -73,7 +76,7 @@ def restore_tensor(
         if task.channels_last:
             t = t.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            return task(t).float()
+            return (self_ensemble(task, t) if ensemble else task(t)).float()
 
     return tiled_apply(
         run, x, tile=tile, overlap=overlap, scale=task.scale, batch=tile_batch, device=device
@@ -162,7 +165,14 @@ def predict(cfg: DictConfig) -> list[Path]:
             alpha = _fit(image.alpha, x)
             write_image(degraded, to_mode(x, image.mode), image.bit_depth, alpha, cfg.jpeg_quality)
         restored = restore_tensor(
-            task, x, tile, int(cfg.overlap), device, cfg.precision, int(cfg.tile_batch)
+            task,
+            x,
+            tile,
+            int(cfg.overlap),
+            device,
+            cfg.precision,
+            int(cfg.tile_batch),
+            bool(cfg.self_ensemble),
         )
         alpha = _fit(image.alpha, restored)
         restored = to_mode(restored, image.mode)

@@ -33,3 +33,23 @@ def test_released_dncnn_s25_reproduces_published_psnr(shared_datasets, shared_we
     assert metrics["test/BSD68/psnr"] == pytest.approx(29.23, abs=0.03)
     assert metrics["test/Set12/input_psnr"] == pytest.approx(20.37, abs=0.05)
     assert 0.85 < metrics["test/Set12/ssim"] < 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_self_ensemble_improves_released_dncnn(shared_datasets, shared_weights, tmp_path):
+    few = tmp_path / "few"  # 3 Set12 images, linked in place: the x8 ensemble costs 8 passes
+    few.mkdir()
+    for name in ("01.png", "02.png", "05.png"):
+        (few / name).symlink_to(shared_datasets / "Set12" / name)
+    psnr = {}
+    for ensemble in (False, True):
+        overrides = [
+            "experiment=dncnn_kair_s25",
+            "callbacks=none",
+            f"data.test_sets={{few:'{few}'}}",
+            f"task.self_ensemble={str(ensemble).lower()}",
+        ]
+        metrics = evaluate(compose_config("eval", overrides, tmp_path / str(ensemble)))
+        psnr[ensemble] = metrics["test/few/psnr"]
+    assert 0.03 < psnr[True] - psnr[False] < 0.5, psnr

@@ -43,6 +43,7 @@ class RestorationTask(L.LightningModule):
         compile: bool = False,
         test_set_names: list[str] | None = None,
         scale: int = 1,
+        self_ensemble: bool = False,
     ):
         super().__init__()
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
@@ -53,6 +54,7 @@ class RestorationTask(L.LightningModule):
         self.channels_last = channels_last
         self.scale = scale  # output size / input size (super-resolution); 1 for the others
         self.eval_fp32 = eval_fp32
+        self.self_ensemble = self_ensemble
         self.compile = compile
         self._test_set_names = list(test_set_names) if test_set_names else None
         self.val_metrics = self.make_metrics("val/")
@@ -111,11 +113,18 @@ class RestorationTask(L.LightningModule):
         return (self._compiled or self.net)(x)
 
     def restore(self, x: Tensor) -> Tensor:
-        """Inference as scored: float32 when ``eval_fp32`` (whatever the training precision)."""
+        """Inference as scored: float32 when ``eval_fp32`` (whatever the training precision),
+        averaged over the 8 flips/rotations of the input when ``self_ensemble`` (8x the cost)."""
+        # imported here: restore.inference builds tasks, so it cannot be imported at module level
+        from restore.inference.ensemble import self_ensemble
+
+        def run(t: Tensor) -> Tensor:
+            return self_ensemble(self, t) if self.self_ensemble else self(t)
+
         if self.eval_fp32:
             with torch.autocast(self.device.type, enabled=False):
-                return self(x.float()).float()
-        return self(x).float()
+                return run(x.float()).float()
+        return run(x).float()
 
     def _train_forward(self, batch: dict) -> tuple[Tensor, dict[str, Tensor]]:
         x = self.net_input(batch)
