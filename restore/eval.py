@@ -12,7 +12,7 @@ import logging
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from restore.utils.build import build_task, build_trainer
 from restore.utils.cli import clean_errors
@@ -23,24 +23,36 @@ log = logging.getLogger(__name__)
 STORED_GROUPS = ("data", "model", "task", "loss", "noise")
 
 
-def _overridden(group: str) -> bool:
-    try:
-        overrides = HydraConfig.get().overrides.task
-    except ValueError:  # not under Hydra (tests compose configs directly)
-        return False
-    return any(o.lstrip("+~").split("=")[0].split(".")[0] == group for o in overrides)
+def _override_keys(overrides: list[str] | None = None) -> list[str]:
+    """The keys the command line set, e.g. ``["task", "task.self_ensemble"]``."""
+    if overrides is None:
+        try:
+            overrides = list(HydraConfig.get().overrides.task)
+        except ValueError:  # not under Hydra (tests compose configs directly)
+            return []
+    return [o.lstrip("+~").split("=")[0] for o in overrides]
 
 
-def with_checkpoint_config(cfg: DictConfig) -> DictConfig:
-    """Take the stored groups from the checkpoint unless the user chose them again."""
+def with_checkpoint_config(cfg: DictConfig, overrides: list[str] | None = None) -> DictConfig:
+    """Take the stored groups from the checkpoint unless the user chose them again.
+
+    ``task=sr`` chooses the group again; ``task.self_ensemble=true`` keeps the stored group and
+    changes that one key.
+    """
     stored = load_checkpoint_config(cfg.ckpt_path)
     if stored is None:
         log.warning("%s holds no restore config: using the command line's", cfg.ckpt_path)
         return cfg
+    keys = _override_keys(overrides)
     with open_dict(cfg):
         for group in STORED_GROUPS:
-            if group in stored and not _overridden(group):
-                cfg[group] = stored[group]
+            if group not in stored or group in keys:
+                continue
+            dotted = [k for k in keys if k.startswith(group + ".")]
+            values = {k: OmegaConf.select(cfg, k) for k in dotted}
+            cfg[group] = stored[group]
+            for key, value in values.items():
+                OmegaConf.update(cfg, key, value, force_add=True)
     return cfg
 
 

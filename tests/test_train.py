@@ -13,7 +13,7 @@ import lightning as L
 import pytest
 import torch
 
-from restore.eval import evaluate
+from restore.eval import evaluate, with_checkpoint_config
 from restore.train import train
 from restore.utils.config import PROJECT_ROOT
 
@@ -240,3 +240,19 @@ def test_ddp_inside_a_multirun_runs_one_group_per_job(tmp_path):
         assert (job / "checkpoints" / "last.ckpt").is_file()
         rows = read_csv(job / "test_metrics.csv")
         assert len(rows) == 1 and float(rows[0]["psnr"]) > 0
+
+
+def test_eval_key_override_keeps_the_stored_group(tmp_path):
+    stored = {"task": {"_target_": "restore.tasks.SRTask", "scale": 2, "self_ensemble": False}}
+    ckpt = tmp_path / "sr.ckpt"
+    torch.save({"restore_config": stored}, ckpt)
+    cfg = compose_config(
+        "eval", [f"ckpt_path={ckpt}", "task.self_ensemble=true"], tmp_path / "eval"
+    )
+    # a key of the group: the stored SR task, with that key changed
+    task = with_checkpoint_config(cfg, ["task.self_ensemble=true"]).task
+    assert (task._target_, task.scale, task.self_ensemble) == ("restore.tasks.SRTask", 2, True)
+    # the group itself chosen again: the command line's task (denoising here)
+    cfg = compose_config("eval", [f"ckpt_path={ckpt}"], tmp_path / "eval2")
+    task = with_checkpoint_config(cfg, ["task=denoise"]).task
+    assert task._target_ == "restore.tasks.DenoisingTask"
