@@ -20,11 +20,14 @@ from pathlib import Path
 import bm3d
 import numpy as np
 import torch
+from torch import nn
 
 from restore.archs import DnCNN
 from restore.data import list_images, read_image
-from restore.degradations import GaussianNoise, SeededNoise
+from restore.data.batch import Batch
+from restore.degradations import GaussianNoise
 from restore.metrics import quantize
+from restore.tasks import DenoisingTask, RestorationTask
 from restore.utils.config import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "experiments" / "results" / "bm3d_vs_model.json"
@@ -35,17 +38,23 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(10 * torch.log10(1 / (a - b).pow(2).mean()))
 
 
-def load_model(args) -> tuple[torch.nn.Module, str]:
+def load_model(args) -> tuple[RestorationTask, str]:
+    """The denoising task to score: its ``observe`` makes the noisy inputs BM3D also gets."""
     if args.kair:
-        return DnCNN(1, batch_norm=False, weights=args.kair).eval(), f"DnCNN-S (KAIR) {args.kair}"
+        net = DnCNN(1, batch_norm=False, weights=args.kair)
+        task = DenoisingTask(net, nn.MSELoss(), GaussianNoise(sigma=args.sigma))
+        return task.float().eval(), f"DnCNN-S (KAIR) {args.kair}"
     from restore.inference.loading import load_task
 
     ckpt = latest_budget_checkpoint() if args.ckpt == "budget" else args.ckpt
     task = load_task(ckpt)
+    sigma = getattr(task.degradation, "sigma", None)
+    if sigma != args.sigma:
+        raise SystemExit(f"{ckpt} was trained for sigma={sigma}, not --sigma {args.sigma}")
     shown = Path(ckpt).resolve()
     if shown.is_relative_to(PROJECT_ROOT):
         shown = shown.relative_to(PROJECT_ROOT)
-    return task.net.float().eval(), f"checkpoint {shown}"
+    return task.float().eval(), f"checkpoint {shown}"
 
 
 def latest_budget_checkpoint() -> str:
@@ -79,21 +88,22 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N images of each set")
     args = parser.parse_args()
 
-    net, name = load_model(args)
-    noise = GaussianNoise(sigma=args.sigma)
+    task, name = load_model(args)
     result = {"model": name, "sigma": args.sigma, "sets": {}}
     for set_name in args.sets.split(","):
         files = list_images(SHARED / set_name, f"test set {set_name}")[: args.limit]
         rows, t_bm3d, t_model = [], 0.0, 0.0
         for path in files:
             clean = torch.tensor(read_image(path, 1)[..., 0], dtype=torch.float32)[None, None] / 255
-            noisy = noise(clean, SeededNoise([0]))
+            with torch.inference_mode():
+                batch = task.observe(Batch(target=clean, seed=torch.tensor([0])))
+            noisy = batch.input.contiguous()
             start = time.perf_counter()
             est_bm3d = bm3d.bm3d(noisy[0, 0].numpy().astype(np.float64), args.sigma / 255)
             t_bm3d += time.perf_counter() - start
             start = time.perf_counter()
             with torch.inference_mode():
-                est_model = net(noisy)
+                est_model = task.restore_batch(batch)
             t_model += time.perf_counter() - start
             rows.append(
                 {

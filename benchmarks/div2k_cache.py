@@ -72,7 +72,7 @@ def patches_per_second(dm: DIV2KDataModule) -> float:
     start = time.perf_counter()
     n = 0
     for batch in loader:
-        n += batch["target"].shape[0]
+        n += batch.target.shape[0]
     return n / (time.perf_counter() - start)
 
 

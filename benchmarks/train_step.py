@@ -100,7 +100,7 @@ def plain_round(cfg, steps: int, warmup: int) -> float:
     for i, batch in enumerate(datamodule.train_dataloader()):
         if i == warmup:
             start = time.perf_counter()
-        clean = batch["target"].float().div_(255).contiguous(memory_format=torch.channels_last)
+        clean = batch.target.float().div_(255).contiguous(memory_format=torch.channels_last)
         noisy = noise(clean, TorchNoise())
         with torch.autocast("cpu", dtype=torch.bfloat16):
             loss = torch.nn.functional.mse_loss(net(noisy), clean)

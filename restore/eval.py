@@ -63,6 +63,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)
     task.run_config = to_container(cfg)
+    if getattr(task.net, "fits_observation", False):  # DIP optimises a network per test image
+        with open_dict(cfg):
+            cfg.trainer.inference_mode = False
     trainer, _, _ = build_trainer(cfg)
     trainer.test(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}

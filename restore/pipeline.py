@@ -36,6 +36,7 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
+from restore import imaging
 from restore.data.io import IMAGE_SUFFIXES, list_images, read_image
 from restore.metrics import quantize
 from restore.utils.build import build_task
@@ -97,12 +98,11 @@ def _load_checkpoint_stage(name: str, path: str | Path, device: torch.device) ->
 
     @torch.no_grad()
     def run(x: Tensor) -> Tensor:
-        if channels == 1 and x.shape[1] == 3:  # a gray model on a color image: per channel
-            y = task.restore(x.reshape(3, 1, *x.shape[-2:]))
-            return y.reshape(1, 3, *y.shape[-2:])
-        if channels == 3 and x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        return task.restore(x)
+        # the one channel policy (restore.imaging.match_channels): a gray model restores a colour
+        # image's luma, rounded to 8 bits when the image is a decoded 8-bit file, as eval and
+        # predict do; a colour model restores a gray image as 3 equal channels
+        bits = 8 if torch.equal(x, quantize(x)) else None
+        return task.restore(imaging.match_channels(x, channels, bits))
 
     model = cfg.model.get("_target_", "?").rsplit(".", 1)[-1]
     return Stage(name, run, f"{target.rsplit('.', 1)[-1]} {model} ({Path(path).name})")
@@ -184,6 +184,8 @@ def _score(x: Tensor, gt: Tensor | None) -> tuple[float | None, float | None, st
         return None, None, "no gt"
     if x.shape[-2:] != gt.shape[-2:]:
         return None, None, f"size {tuple(x.shape[-2:])} != gt {tuple(gt.shape[-2:])}"
+    if x.shape[1] == 1 and gt.shape[1] == 3:  # a gray stage's output: scored against gt's luma
+        gt = imaging.match_channels(gt, 1)
     if x.shape[1] != gt.shape[1]:
         return None, None, f"{x.shape[1]} channels != gt {gt.shape[1]}"
     pred = quantize(x.float())

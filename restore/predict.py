@@ -19,8 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
-from restore.degradations import SeededNoise
-from restore.inference.ensemble import self_ensemble
+from restore.data.batch import Batch
 from restore.inference.image_io import (
     list_inputs,
     match_channels,
@@ -31,6 +30,7 @@ from restore.inference.image_io import (
 from restore.inference.loading import load_task, model_channels
 from restore.inference.tiling import tiled_apply
 from restore.tasks import RestorationTask
+from restore.tasks.ensemble import self_ensemble
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR
 from restore.utils.errors import ConfigError, DataError
@@ -84,19 +84,12 @@ def restore_tensor(
 
 
 def demo_degrade(task: RestorationTask, x: Tensor, seed: int) -> Tensor:
-    """The checkpoint's configured degradation of a clean batch, drawn from ``RandomState(seed)``.
-
-    Super-resolution tasks make their input with ``make_input`` (bicubic downscale, then any
-    configured noise) from an image cropped to a multiple of the scale.
-    """
-    source = SeededNoise([seed] * x.shape[0])
-    if task.scale > 1 and hasattr(task, "make_input"):
-        h, w = x.shape[-2:]
-        x = x[..., : h - h % task.scale, : w - w % task.scale]
-        return task.make_input(x, training=False, source=source)
+    """The checkpoint's configured degradation of a clean batch, drawn from ``RandomState(seed)``
+    (the task's own :meth:`~restore.tasks.RestorationTask.observe`, as in its test)."""
     if task.degradation is None:
         raise ConfigError("degrade=true but the checkpoint has no configured degradation (noise)")
-    return task.degradation(x, source)
+    seeds = torch.full((x.shape[0],), seed, dtype=torch.long)
+    return task.observe(Batch(target=x, seed=seeds)).input.contiguous()
 
 
 def _check_task(task: RestorationTask) -> None:
@@ -158,7 +151,7 @@ def predict(cfg: DictConfig) -> list[Path]:
             log.error("skipping %s", err)
             failed.append(path.name)
             continue
-        x = match_channels(image.tensor, channels, path.name)
+        x = match_channels(image.tensor, channels, path.name, image.bit_depth)
         if cfg.degrade:
             x = demo_degrade(task, x.to(device), int(cfg.seed)).cpu()
             degraded = out_dir / "degraded" / path.name

@@ -22,7 +22,7 @@ import torch
 from omegaconf import OmegaConf
 
 from restore.reporting.grids import Grid, GridBuilder
-from restore.reporting.models import count_parameters, load_task, time_inference
+from restore.reporting.models import count_parameters, fits_each_image, run_task, time_inference
 from restore.reporting.plots import psnr_bars, psnr_vs_sigma
 from restore.reporting.runs import Run, collect_runs
 from restore.reporting.tables import markdown_report, result_rows, write_csv
@@ -88,17 +88,17 @@ def make_report(
     for run in runs:
         if not run.ok:
             continue
-        if run.checkpoint is None:
-            problems.append(f"{run.name}: no checkpoint, so no parameter count nor timing")
-            continue
         try:
-            task, cfg = load_task(run.checkpoint)
+            task, cfg = run_task(run.checkpoint, run.config)
         except Exception as err:  # one unloadable run must not stop the report of the others
             err = err.__cause__ or err  # Hydra's InstantiationException wraps the real error
-            problems.append(f"{run.name}: cannot rebuild the model from {run.checkpoint}: {err}")
+            where = run.checkpoint or "its config"
+            problems.append(f"{run.name}: cannot rebuild the model from {where}: {err}")
             continue
         run.params = count_parameters(task)
-        if timing:
+        if timing and fits_each_image(task):
+            problems.append(f"{run.name}: {run.model} fits each image, no forward pass to time")
+        elif timing:
             channels = int(cfg.data.channels)
             run.inference_ms = time_inference(task, channels, timing_size, timing_runs)
         if source is not None and builder is None:

@@ -73,13 +73,13 @@ class ImageSamples(L.Callback):
         if batch_idx != 0 or trainer.sanity_checking or not trainer.loggers:
             return
         n = self.num_images
-        sub = {k: v[:n] if isinstance(v, torch.Tensor | list) else v for k, v in batch.items()}
+        sub = batch.head(n)
         with torch.no_grad():
             pred = pl_module.restore_batch(sub)
             degraded = pl_module.degraded_view(sub)
         panels = []
         for i in range(pred.shape[0]):
-            panels += _row(degraded[i], pred[i], sub["target"][i], self.crop)
+            panels += _row(degraded[i], pred[i], sub.target[i], self.crop)
         grid = make_grid(_same_size([p.cpu() for p in panels]), nrow=3, padding=4, pad_value=1.0)
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):  # W&B

@@ -20,6 +20,17 @@ def test_table(metrics: dict[str, float]) -> list[dict[str, float | str]]:
     return list(rows.values())
 
 
+LEADING = ("set", "psnr", "ssim", "input_psnr", "input_ssim")
+
+
+def metric_columns(rows: list[dict[str, float | str]]) -> list[str]:
+    """Every key the rows hold: the usual five first, then the task's own metrics (e.g. SR's
+    ``rgb_psnr``, inpainting's ``hole_psnr``), the restored image's before the input's."""
+    keys = {k for r in rows for k in r}
+    rest = sorted(keys - set(LEADING), key=lambda k: (k.startswith("input_"), k))
+    return [k for k in LEADING if k in keys or k == "set"] + rest
+
+
 def format_table(rows: list[dict[str, float | str]]) -> str:
     """A plain-text table: set | PSNR | SSIM | input PSNR | input SSIM | gain."""
     header = (
@@ -49,9 +60,9 @@ class TestReport(L.Callback):
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         print("\n" + format_table(rows) + "\n")
-        columns = ["set", "psnr", "ssim", "input_psnr", "input_ssim"]
+        columns = metric_columns(rows)
         with open(self.output_dir / "test_metrics.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=columns, restval="")
             writer.writeheader()
             writer.writerows(rows)
         records = getattr(pl_module, "test_records", [])

@@ -14,6 +14,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
+from restore.data.batch import collate_batch
 from restore.data.datasets import Image, ImageDataset, PatchDataset
 from restore.data.io import DataError, list_images, read_image, to_channels
 
@@ -39,6 +40,7 @@ class RestorationDataModule(L.LightningDataModule):
         scales: tuple[float, ...] = (1.0,),
         augment: bool = True,
         val_crop: int | None = 256,
+        test_crop: int | None = None,
         eval_seed: int = 0,
         num_workers: int = 0,
         test_sets: Mapping[str, str] | None = None,
@@ -54,6 +56,7 @@ class RestorationDataModule(L.LightningDataModule):
         self.scales = tuple(scales)
         self.augment = augment
         self.val_crop = val_crop
+        self.test_crop = test_crop
         self.eval_seed = eval_seed
         self.num_workers = num_workers
         self.extra_test_sets = dict(test_sets or {})
@@ -89,6 +92,7 @@ class RestorationDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             drop_last=False,
+            collate_fn=collate_batch,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -111,9 +115,10 @@ class RestorationDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         if not self.test_images:
             raise DataError(f"{type(self).__name__} has no test images: set data.test_sets")
-        # Batch size 1: test images differ in size and are never resized or cropped.
+        # Batch size 1: test images differ in size and are never resized; ``test_crop`` scores
+        # the same centred crop of each (for per-image methods such as DIP on a CPU).
         return [
-            self._loader(ImageDataset(images, self.eval_seed), 1)
+            self._loader(ImageDataset(images, self.eval_seed, self.test_crop), 1)
             for images in self.test_images.values()
         ]
 

@@ -92,6 +92,14 @@ def _rescale(pixels: np.ndarray, scale: float) -> np.ndarray:
     return out.reshape(out.shape[0], out.shape[1], pixels.shape[2])
 
 
+def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """The centred ``size`` x ``size`` crop of an HWC array (whole sides where it is smaller)."""
+    h, w = pixels.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return pixels[top : top + ch, left : left + cw]
+
+
 class ImageDataset(Dataset):
     """Whole images (optionally center-cropped) for validation and test, with a noise seed each.
 
@@ -113,10 +121,7 @@ class ImageDataset(Dataset):
         img = self.images[index]
         pixels = img.pixels
         if self.crop is not None:
-            h, w = pixels.shape[:2]
-            ch, cw = min(self.crop, h), min(self.crop, w)
-            top, left = (h - ch) // 2, (w - cw) // 2
-            pixels = pixels[top : top + ch, left : left + cw]
+            pixels = center_crop(pixels, self.crop)
         return {
             "target": _to_tensor(pixels),
             "seed": self.seed,

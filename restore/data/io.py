@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
+from restore import imaging
 from restore.utils.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -36,9 +38,10 @@ def to_channels(image: np.ndarray, channels: int) -> np.ndarray:
         return np.ascontiguousarray(image)
     if channels == 3 and image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
-    if channels == 1 and image.shape[2] == 3:
-        gray = Image.fromarray(image).convert("L")  # PIL's 601 luma, as MATLAB's rgb2gray rounds
-        return np.asarray(gray)[..., None]
+    if channels == 1 and image.shape[2] == 3:  # the one channel policy (restore.imaging)
+        rgb = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+        gray = (imaging.rgb_to_gray(rgb, bits=8)[0, 0] * 255).round().to(torch.uint8)
+        return gray.numpy()[..., None]
     raise DataError(f"cannot convert an image with {image.shape[2]} channels to {channels}")
 
 

@@ -27,7 +27,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from restore.metrics.sr import rgb_to_y
+from restore.imaging import rgb_to_y
 
 __all__ = [
     "SRBenchmarkDataset",

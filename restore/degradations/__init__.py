@@ -1,12 +1,14 @@
 """Degradation operators: what turns a clean image into the one a model must restore."""
 
-from restore.degradations.noise import Degradation, GaussianNoise, SaltPepperNoise, UniformNoise
+from restore.degradations.base import Degradation, Observation
+from restore.degradations.noise import GaussianNoise, SaltPepperNoise, UniformNoise
 from restore.degradations.noise_source import NoiseSource, SeededNoise, TorchNoise
 
 __all__ = [
     "Degradation",
     "GaussianNoise",
     "NoiseSource",
+    "Observation",
     "SaltPepperNoise",
     "SeededNoise",
     "TorchNoise",
@@ -24,8 +26,10 @@ from restore.degradations.masks import (
     StrokeMask,
     TextMask,
 )
+from restore.degradations.resize import BicubicDownsample
 
 __all__ += [
+    "BicubicDownsample",
     "BoxMask",
     "Compose",
     "FileMask",

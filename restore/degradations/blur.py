@@ -14,15 +14,15 @@ inverse filter that amplifies the rounding noise of every real input.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import kornia.filters as KF
 import torch
 from torch import Tensor
 
-from restore.degradations.noise import Degradation
-from restore.degradations.noise_source import NoiseSource
-from restore.metrics.image import quantize as quantize_8bit
+from restore.degradations.base import Degradation, Observation
+from restore.degradations.noise_source import NoiseSource, TorchNoise
+from restore.imaging import quantize as quantize_8bit
 
 
 def _range(values: Sequence[float], name: str, low: float = 0.0) -> tuple[float, float]:
@@ -42,7 +42,24 @@ def _check_border(x: Tensor, kernel_size: int) -> None:
         )
 
 
-class GaussianBlur(Degradation):
+class _Blur(Degradation):
+    """Shared by the blurs: draw one blur per image, apply it, round to 8 bits."""
+
+    quantize: bool
+
+    def operator(self, like: Tensor, source: NoiseSource) -> Callable[[Tensor], Tensor]:
+        """The blur drawn for each image of ``like``, as a differentiable function."""
+        raise NotImplementedError
+
+    def observe(self, x: Tensor, source: NoiseSource | None = None) -> Observation:
+        """The blurred image, and the drawn blur as the known operator."""
+        blur = self.operator(x, source or TorchNoise())
+        y = blur(x)
+        y = quantize_8bit(y) if self.quantize else y
+        return Observation(y.clamp(0, 1) if self.clip else y, operator=blur)
+
+
+class GaussianBlur(_Blur):
     """Isotropic Gaussian blur: a fixed ``sigma`` or, blind, ``sigma_range`` drawn per image.
 
     ``kernel_size`` defaults to ``2 * ceil(3 * sigma_max) + 1`` (three standard deviations).
@@ -75,15 +92,18 @@ class GaussianBlur(Degradation):
             return source.per_image(like, *self.sigma_range).view(-1).float()
         return torch.full((like.shape[0],), self.sigma, device=like.device)
 
-    def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
-        _check_border(x, self.kernel_size)
-        sigma = self.sigmas(x, source)[:, None].expand(-1, 2).to(x.dtype)
+    def operator(self, like: Tensor, source: NoiseSource) -> Callable[[Tensor], Tensor]:
+        _check_border(like, self.kernel_size)
+        sigma = self.sigmas(like, source)[:, None].expand(-1, 2)
         k = self.kernel_size
-        y = KF.gaussian_blur2d(x, (k, k), sigma, border_type="reflect")
-        return quantize_8bit(y) if self.quantize else y
+
+        def blur(x: Tensor) -> Tensor:
+            return KF.gaussian_blur2d(x, (k, k), sigma.to(x), border_type="reflect")
+
+        return blur
 
 
-class MotionBlur(Degradation):
+class MotionBlur(_Blur):
     """Linear motion blur with a random length, angle and direction per image.
 
     Args:
@@ -142,8 +162,11 @@ class MotionBlur(Degradation):
             out[i, pad : pad + length, pad : pad + length] = k[0]
         return out.to(device=like.device, dtype=like.dtype)
 
-    def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
-        kernels = self.kernels(x, source)
-        _check_border(x, kernels.shape[-1])
-        y = KF.filter2d(x, kernels, border_type="reflect")
-        return quantize_8bit(y) if self.quantize else y
+    def operator(self, like: Tensor, source: NoiseSource) -> Callable[[Tensor], Tensor]:
+        kernels = self.kernels(like, source)
+        _check_border(like, kernels.shape[-1])
+
+        def blur(x: Tensor) -> Tensor:
+            return KF.filter2d(x, kernels.to(x), border_type="reflect")
+
+        return blur

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import Tensor, nn
 
-from restore.degradations.noise import Degradation
+from restore.degradations.base import Degradation, Observation
 from restore.degradations.noise_source import NoiseSource, TorchNoise
 
 
@@ -88,7 +88,17 @@ class Compose(Degradation):
         if not self.stages:
             raise ValueError("noise.stages is empty: list the degradations to apply in order")
 
-    def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
-        for stage in self.stages:
-            x = stage(x, source)
-        return x
+    @property
+    def scale(self) -> int:  # type: ignore[override]
+        return math.prod(stage.scale for stage in self.stages)
+
+    def observe(self, x: Tensor, source: NoiseSource | None = None) -> Observation:
+        """Each stage observes the previous stage's output; masks, scales and operators chain
+        (see :meth:`Observation.then`), the noisiest stage's data term wins."""
+        source = source or TorchNoise()
+        obs = self.stages[0].observe(x, source)
+        for stage in self.stages[1:]:
+            obs = obs.then(stage.observe(obs.input, source))
+        if self.clip:
+            obs.input = obs.input.clamp(0, 1)
+        return obs

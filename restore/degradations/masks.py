@@ -3,8 +3,8 @@
 A mask is a (B, 1, H, W) float tensor, 1 where the pixel is known and 0 in the holes, drawn from
 the ``NoiseSource`` like every degradation: batched torch draws in training, ``RandomState(seed)``
 per image in validation and test, so evaluation holes are the same for every run. As a
-degradation, a mask hides its holes (``fill`` value); ``restore.tasks.InpaintTask`` also gives the
-mask itself to the network.
+degradation, a mask hides its holes (``fill`` value) and its observation carries the mask, which
+``restore.tasks.InpaintTask`` gives to the network and Deep Image Prior uses in its data term.
 
 Options: random pixels (a missing ratio), rectangular boxes, free-form brush strokes (Yu et al.,
 "Free-Form Image Inpainting with Gated Convolution", ICCV 2019, Algorithm 1), overlaid text (the
@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from restore.degradations.noise import Degradation
-from restore.degradations.noise_source import NoiseSource
+from restore.degradations.base import Degradation, Observation, masked
+from restore.degradations.noise_source import NoiseSource, TorchNoise
 from restore.utils.errors import DataError
 
 
@@ -67,6 +67,11 @@ class MaskDegradation(Degradation):
 
     def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
         return self.apply(x, self.draw_mask(x, source))
+
+    def observe(self, x: Tensor, source: NoiseSource | None = None) -> Observation:
+        """The image with its holes filled, the mask, and the masking operator."""
+        mask = self.draw_mask(x, source or TorchNoise()).to(x.dtype)
+        return Observation(self.apply(x, mask), mask=mask, operator=masked(mask))
 
 
 class RandomPixelMask(MaskDegradation):

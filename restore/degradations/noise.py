@@ -2,28 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
-from restore.degradations.noise_source import NoiseSource, TorchNoise
+from restore.degradations.base import Degradation, set_data_fit
+from restore.degradations.noise_source import NoiseSource
 
-
-class Degradation(nn.Module):
-    """A degradation operator ``y = D(x)`` applied to a clean batch on its device.
-
-    ``forward(x, source)`` draws its randomness from ``source`` (``TorchNoise`` when omitted).
-    ``clip`` clamps the degraded image to [0, 1]; the published Gaussian protocol does not clip.
-    """
-
-    def __init__(self, clip: bool = False):
-        super().__init__()
-        self.clip = clip
-
-    def degrade(self, x: Tensor, source: NoiseSource) -> Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: Tensor, source: NoiseSource | None = None) -> Tensor:
-        y = self.degrade(x, source or TorchNoise())
-        return y.clamp(0, 1) if self.clip else y
+__all__ = ["Degradation", "GaussianNoise", "SaltPepperNoise", "UniformNoise"]
 
 
 class GaussianNoise(Degradation):
@@ -34,8 +18,12 @@ class GaussianNoise(Degradation):
         sigma: float | None = 25.0,
         sigma_range: tuple[float, float] | None = None,
         clip: bool = False,
+        data_fit: str | None = None,
     ):
         super().__init__(clip)
+        set_data_fit(self, data_fit)
+        if sigma is not None and sigma < 0:
+            raise ValueError(f"noise.sigma must be >= 0 (0-255 scale), got {sigma}")
         if (sigma is None) == (sigma_range is None):
             raise ValueError("GaussianNoise needs exactly one of noise.sigma or noise.sigma_range")
         if sigma_range is not None:
@@ -59,8 +47,15 @@ class GaussianNoise(Degradation):
 class UniformNoise(Degradation):
     """Additive noise drawn uniformly from ``[low, high]`` (0-255 scale)."""
 
-    def __init__(self, low: float = -25.0, high: float = 25.0, clip: bool = False):
+    def __init__(
+        self,
+        low: float = -25.0,
+        high: float = 25.0,
+        clip: bool = False,
+        data_fit: str | None = None,
+    ):
         super().__init__(clip)
+        set_data_fit(self, data_fit)
         if not low < high:
             raise ValueError(f"noise.low must be below noise.high, got [{low}, {high}]")
         self.low, self.high = float(low), float(high)
@@ -71,10 +66,18 @@ class UniformNoise(Degradation):
 
 
 class SaltPepperNoise(Degradation):
-    """Impulse noise: a fraction ``density`` of values replaced, ``salt_ratio`` of them by 1."""
+    """Impulse noise: a fraction ``density`` of values replaced, ``salt_ratio`` of them by 1.
 
-    def __init__(self, density: float = 0.1, salt_ratio: float = 0.5):
+    Its data term is L1 by default: the outliers are far from the clean values, so a squared
+    error lets them dominate the fit, while the L1 (the likelihood of heavy-tailed noise, the
+    median's loss) leaves them little pull.
+    """
+
+    data_fit = "l1"
+
+    def __init__(self, density: float = 0.1, salt_ratio: float = 0.5, data_fit: str | None = None):
         super().__init__(clip=False)
+        set_data_fit(self, data_fit)
         if not 0 <= density <= 1 or not 0 <= salt_ratio <= 1:
             raise ValueError("noise.density and noise.salt_ratio must lie in [0, 1]")
         self.density, self.salt_ratio = float(density), float(salt_ratio)

@@ -36,7 +36,11 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from restore.degradations.base import Degradation, Observation
+from restore.degradations.noise_source import NoiseSource
+from restore.imaging import quantize, round_half_up
 
 __all__ = ["BicubicDownsample", "imresize", "quantize"]
 
@@ -148,16 +152,6 @@ def _out_length(in_length: int, scale: float) -> int:
     return math.ceil(round(in_length * scale, 8))
 
 
-def _round_half_up(x: Tensor) -> Tensor:
-    # MATLAB rounds half away from zero (torch.round is half-to-even); x >= 0 after clipping.
-    return torch.floor(x + 0.5)
-
-
-def quantize(x: Tensor) -> Tensor:
-    """Clip to [0, 1] and round to the 256 uint8 levels (MATLAB ``im2uint8``), staying float."""
-    return _round_half_up(x.clamp(0, 1) * 255) / 255
-
-
 def imresize(
     x: Tensor,
     scale: float | None = None,
@@ -211,7 +205,7 @@ def imresize(
         raise TypeError(f"imresize: expected a float or uint8 tensor, got {x.dtype}.")
     elif emulate_uint8:
         # float64 so that the per-pass rounding does not flip on accumulation error.
-        y, levels = _round_half_up(x.to(torch.float64).clamp(0, 1) * 255), 255.0
+        y, levels = round_half_up(x.to(torch.float64).clamp(0, 1) * 255), 255.0
     else:
         y, levels = x, 0.0
     rounding = levels > 0
@@ -227,7 +221,7 @@ def imresize(
         )
         y = w @ y if dim == 0 else y @ w.T
         if rounding:
-            y = _round_half_up(y).clamp_(0, 255)  # imresizemex returns uint8 for uint8 input
+            y = round_half_up(y).clamp_(0, 255)  # imresizemex returns uint8 for uint8 input
     if x.dtype == torch.uint8:
         return y.to(torch.uint8)
     if rounding:
@@ -235,23 +229,48 @@ def imresize(
     return y
 
 
-class BicubicDownsample(nn.Module):
-    """The SR degradation operator: MATLAB bicubic ``imresize(x, 1/scale)`` (antialiased).
+class BicubicDownsample(Degradation):
+    """Super-resolution's forward model: MATLAB bicubic ``imresize(x, 1/scale)`` (antialiased).
 
-    Differentiable (two matmuls), so it can also be the forward model of image-prior methods
-    such as Deep Image Prior's super-resolution. With ``emulate_uint8=True`` it produces the
-    benchmark LR images bit for bit from the uint8-valued HR (not differentiable then).
+    The observation is the LR image as the SR benchmarks make it: each resize pass rounded to
+    uint8 as MATLAB does on uint8 images, so it equals the published LR files bit for bit. That
+    rounding is always applied in evaluation (the module's ``eval()`` mode) and in training when
+    ``quantize`` (the LR images a model meets are 8-bit files). The operator is the plain float
+    resize (two matmuls): differentiable, the data term of image-prior methods such as Deep
+    Image Prior. ``kernel`` picks MATLAB's kernel ("cubic"; "lanczos3", ...).
+
+    The clean image must be a multiple of ``scale`` in each side (the task crops it: modcrop).
     """
 
-    def __init__(self, scale: int | float, emulate_uint8: bool = False) -> None:
-        super().__init__()
-        if scale <= 0:
-            raise ValueError(f"BicubicDownsample: scale must be positive, got {scale}.")
-        self.scale = scale
-        self.emulate_uint8 = emulate_uint8
+    def __init__(
+        self, scale: int = 4, kernel: str = "cubic", quantize: bool = True, clip: bool = False
+    ) -> None:
+        super().__init__(clip)
+        if int(scale) != scale or scale < 2:
+            raise ValueError(
+                f"noise.scale must be an integer >= 2, got {scale}: noise=bicubic takes "
+                "task.scale, so train it with task=sr (task.scale=2, 3, 4, ...)"
+            )
+        if kernel not in _KERNELS:
+            raise ValueError(f"noise.kernel must be one of {sorted(_KERNELS)}, got {kernel!r}")
+        self.scale = int(scale)
+        self.kernel = kernel
+        self.quantize = quantize
 
-    def forward(self, x: Tensor) -> Tensor:
-        return imresize(x, 1.0 / self.scale, emulate_uint8=self.emulate_uint8)
+    def resize(self, x: Tensor, emulate_uint8: bool = False) -> Tensor:
+        return imresize(x, 1.0 / self.scale, kernel=self.kernel, emulate_uint8=emulate_uint8)
+
+    def observe(self, x: Tensor, source: NoiseSource | None = None) -> Observation:
+        h, w = x.shape[-2:]
+        if h % self.scale or w % self.scale:
+            raise ValueError(
+                f"a {h}x{w} image is not a multiple of noise.scale={self.scale}: crop it first "
+                "(restore.tasks.modcrop)"
+            )
+        lr = self.resize(x.float(), emulate_uint8=self.quantize or not self.training).to(x.dtype)
+        return Observation(
+            lr.clamp(0, 1) if self.clip else lr, scale=self.scale, operator=self.resize
+        )
 
     def extra_repr(self) -> str:
-        return f"scale={self.scale}, emulate_uint8={self.emulate_uint8}"
+        return f"scale={self.scale}, kernel={self.kernel!r}, quantize={self.quantize}"

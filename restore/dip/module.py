@@ -2,8 +2,11 @@
 
 Ulyanov, Vedaldi & Lempitsky, "Deep Image Prior", CVPR 2018. The image is restored by fitting a
 randomly initialised generator ``f_theta`` to the degraded observation ``y`` from a fixed random
-code ``z``: ``min_theta ||A(f_theta(z)) - y||^2`` with ``A`` the identity (denoising), the Lanczos
-downsampler (super-resolution) or the mask (inpainting). As in the authors' notebooks ``z`` is
+code ``z``: ``min_theta ||A(f_theta(z)) - y||`` with ``A`` the known operator of the observation
+(:class:`restore.degradations.Observation`): the identity (noise), the downsampler
+(super-resolution), the mask (inpainting), the blur, or their composition; the norm is the
+observation's ``data_fit`` (squared L2 for Gaussian-like noise, L1 for impulse noise). As in the
+authors' notebooks ``z`` is
 ``U[0, 0.1)`` noise of ``input_depth`` channels (or a 2-channel meshgrid), re-perturbed at every
 step by ``reg_noise_std * N(0, 1)``; the reported image is the exponential moving average of
 the outputs (``exp_weight``). Early stopping without ground truth is ES-WMV
@@ -16,6 +19,7 @@ stopping test) and at the end (:meth:`DIPModule.results`).
 """
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -24,10 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from restore.dip.downsampler import LanczosDownsampler
 from restore.dip.early_stopping import ESWMV
 
-TASKS = ("denoise", "sr", "inpaint")
+DATA_FITS = {"l2": F.mse_loss, "l1": F.l1_loss}
 
 
 def make_code(input_type: str, depth: int, size: tuple[int, int], scale: float = 0.1) -> Tensor:
@@ -57,12 +60,14 @@ class DIPModule(L.LightningModule):
     Args:
         generator: maps ``z`` (1, input_depth, H, W) to the image (1, C, H, W) in [0, 1].
         observation: the degraded image (1, C, h, w): noisy, low-resolution or masked.
-        task: "denoise", "sr" or "inpaint".
+        operator: ``A``, mapping an output (1, C, H, W) to the observation's space; None is the
+            identity (the mask alone, when there is one).
         gt: the clean image (1, C, H, W) for PSNR/SSIM curves, or None.
-        mask: inpainting mask (1, 1 or C, H, W), 1 = known pixel.
-        scale: SR factor (output size = observation size * scale unless ``out_size`` is given).
+        mask: inpainting mask (1, 1 or C, H, W), 1 = known pixel; the hidden pixels of the
+            observation are zeroed (they carry no information).
+        scale: observation size * scale = output size, unless ``out_size`` is given.
         out_size: (H, W) of the restored image; defaults from the observation and ``scale``.
-        kernel_type / phase: the SR Lanczos downsampler (``lanczos2``, 0.5 as the paper).
+        data_fit: "l2" (mean squared error, the paper's) or "l1" (robust to impulse noise).
         input_type / input_depth / input_scale: the code ``z`` (noise 32 x 0.1 as the paper).
         reg_noise_std: std of the Gaussian perturbation added to ``z`` at every step.
         lr: Adam learning rate (0.01).
@@ -79,13 +84,12 @@ class DIPModule(L.LightningModule):
         self,
         generator: nn.Module,
         observation: Tensor,
-        task: str = "denoise",
+        operator: Callable[[Tensor], Tensor] | None = None,
         gt: Tensor | None = None,
         mask: Tensor | None = None,
         scale: int = 1,
         out_size: tuple[int, int] | None = None,
-        kernel_type: str = "lanczos2",
-        phase: float = 0.5,
+        data_fit: str = "l2",
         input_type: str = "noise",
         input_depth: int = 32,
         input_scale: float = 0.1,
@@ -99,11 +103,11 @@ class DIPModule(L.LightningModule):
         compile: bool = False,
     ):
         super().__init__()
-        if task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {task!r}")
         if observation.dim() != 4 or observation.shape[0] != 1:
             raise ValueError(f"observation must be (1, C, H, W), got {tuple(observation.shape)}")
-        self.task = task
+        if data_fit not in DATA_FITS:
+            raise ValueError(f"data_fit must be one of {sorted(DATA_FITS)}, got {data_fit!r}")
+        self.data_fit = data_fit
         self.automatic_optimization = False
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.generator = generator.to(memory_format=self.memory_format)
@@ -113,31 +117,27 @@ class DIPModule(L.LightningModule):
         )
         h, w = observation.shape[-2:]
         if out_size is None:
-            out_size = (h * scale, w * scale) if task == "sr" else (h, w)
+            out_size = (h * scale, w * scale)
         self.out_size = (int(out_size[0]), int(out_size[1]))
-        self.downsampler = None
-        if task == "sr":
-            self.downsampler = LanczosDownsampler(scale, kernel_type, phase, preserve_size=True)
-            expected = self.downsampler.output_size(*self.out_size)
-            if expected != (h, w):
-                raise ValueError(
-                    f"SR: the Lanczos downsampler maps {self.out_size} to {expected}, not to the "
-                    f"observation's {(h, w)}: the HR size must be the LR size times scale={scale}"
-                )
-        elif self.out_size != (h, w):
-            raise ValueError(f"{task}: out_size {self.out_size} differs from the image's {(h, w)}")
-        if task == "inpaint":
-            if mask is None:
-                raise ValueError("inpaint needs a mask (1 = known pixel)")
+        if mask is not None:
             mask = mask.float()
             observation = observation * mask  # the unknown pixels carry no information
-        elif mask is not None:
-            raise ValueError(f"a mask is only used by task=inpaint, not {task}")
-        if gt is not None and tuple(gt.shape[-2:]) != self.out_size:
-            raise ValueError(f"gt is {tuple(gt.shape[-2:])}, the output {self.out_size}")
         self.register_buffer("observation", observation.float())
         self.register_buffer("mask", mask)
         self.register_buffer("gt", gt.float() if gt is not None else None)
+        if operator is None:  # the mask follows the module's device through its buffer
+            operator = (lambda x: x * self.mask) if mask is not None else (lambda x: x)
+        object.__setattr__(self, "operator", operator)
+        with torch.no_grad():
+            mapped = tuple(operator(torch.zeros(1, observation.shape[1], *self.out_size)).shape)
+        if mapped[-2:] != (h, w):
+            raise ValueError(
+                f"the operator maps a {self.out_size} output to {mapped[-2:]}, not to the "
+                f"observation's {(h, w)}: the output size must be the observation's times "
+                f"scale={scale}"
+            )
+        if gt is not None and tuple(gt.shape[-2:]) != self.out_size:
+            raise ValueError(f"gt is {tuple(gt.shape[-2:])}, the output {self.out_size}")
         z = make_code(input_type, input_depth, self.out_size, input_scale)
         self.register_buffer("z", z.contiguous(memory_format=self.memory_format))
         self.register_buffer("z_noise", torch.zeros_like(self.z))
@@ -172,16 +172,12 @@ class DIPModule(L.LightningModule):
         return self._net(self.z if z is None else z)
 
     def data_term(self, out: Tensor) -> Tensor:
-        """``||A(out) - y||^2`` (mean), in float32 whatever the autocast precision."""
+        """``||A(out) - y||`` (mean squared or absolute error, per ``data_fit``), in float32
+        whatever the autocast precision. With a mask it is the original's
+        ``mse(out * mask, img * mask)``: the mean over all pixels of the masked error, i.e. the
+        known-pixel error times a constant Adam is invariant to."""
         with torch.autocast(self.device.type, enabled=False):
-            out = out.float()
-            if self.task == "sr":
-                return F.mse_loss(self.downsampler(out), self.observation)
-            if self.task == "inpaint":
-                # the original's mse(out * mask, img * mask): the mean over all pixels of the
-                # masked error, i.e. the known-pixel MSE times a constant Adam is invariant to
-                return F.mse_loss(out * self.mask, self.observation)
-            return F.mse_loss(out, self.observation)
+            return DATA_FITS[self.data_fit](self.operator(out.float()), self.observation)
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         step = batch_idx

@@ -1,10 +1,10 @@
 """Using trained models: rebuild them from checkpoints, read and write photos, restore in tiles
 (optionally with the x8 geometric self-ensemble)."""
 
-from restore.inference.ensemble import self_ensemble
 from restore.inference.image_io import LoadedImage, match_channels, read_image, write_image
 from restore.inference.loading import load_task, model_channels
 from restore.inference.tiling import tiled_apply
+from restore.tasks.ensemble import self_ensemble
 
 __all__ = [
     "LoadedImage",

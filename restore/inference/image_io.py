@@ -16,10 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from kornia.color import rgb_to_grayscale
 from PIL import Image as PILImage
 from torch import Tensor
 
+from restore import imaging
 from restore.utils.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -192,21 +192,19 @@ def _requantize(plane: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.round(plane.astype(np.float64) * scale).astype(_DTYPE[bit_depth])
 
 
-def match_channels(x: Tensor, channels: int, name: str = "image") -> Tensor:
-    """Convert a (B, C, H, W) batch to the model's ``channels``, saying so in the log.
-
-    RGB -> gray uses ITU-R 601 luma (kornia); gray -> RGB repeats the plane.
-    """
+def match_channels(x: Tensor, channels: int, name: str = "image", bits: int | None = 8) -> Tensor:
+    """Convert a (B, C, H, W) batch to the model's ``channels`` by the one channel policy
+    (:func:`restore.imaging.match_channels`: luma for a gray model, 3 equal channels for a colour
+    one), saying so in the log. ``bits``: the image's bit depth (the luma is rounded to it)."""
     have = x.shape[1]
-    if have == channels:
-        return x
     if have == 3 and channels == 1:
         log.info("%s is colour but the model is gray: restoring its luma (ITU-R 601)", name)
-        return rgb_to_grayscale(x)
-    if have == 1 and channels == 3:
+    elif have == 1 and channels == 3:
         log.info("%s is gray but the model is colour: restoring it as 3 equal channels", name)
-        return x.expand(-1, 3, -1, -1).contiguous()
-    raise DataError(f"{name} has {have} channels; the model takes {channels}")
+    try:
+        return imaging.match_channels(x, channels, bits)
+    except ValueError as err:
+        raise DataError(f"{name}: {err}") from None
 
 
 def to_mode(x: Tensor, mode: str) -> Tensor:
@@ -216,5 +214,5 @@ def to_mode(x: Tensor, mode: str) -> Tensor:
     colour input restored by a gray model stays gray, since its colour cannot be recovered.
     """
     if mode == "gray" and x.shape[1] == 3:
-        return rgb_to_grayscale(x)
+        return imaging.rgb_to_gray(x, bits=None)
     return x

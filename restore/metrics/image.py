@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from torch import Tensor
 from torchmetrics import MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
+from restore.imaging import quantize
 
-def quantize(x: Tensor) -> Tensor:
-    """Clip to [0, 1] and round to 8-bit levels, as a restored image is saved and scored."""
-    return x.clamp(0, 1).mul(255).round().div(255)
+__all__ = ["quantize", "restoration_metrics"]
 
 
 def restoration_metrics(prefix: str = "") -> MetricCollection:

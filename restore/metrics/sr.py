@@ -23,29 +23,12 @@ from torchmetrics.functional.image import (
     structural_similarity_index_measure,
 )
 
-from restore.degradations.resize import quantize
+from restore.imaging import quantize, rgb_to_y
 
 __all__ = ["YPSNR", "YSSIM", "rgb_to_y", "sr_eval_y", "y_psnr", "y_ssim"]
 
 # MATLAB rgb2ycbcr, Y row, for R, G, B in [0, 1]: Y (0..255) = 16 + 65.481 R + 128.553 G + 24.966 B.
 # Written out because kornia.color.rgb_to_ycbcr is the full-range JPEG variant (no 16..235 range).
-_Y_WEIGHTS = (65.481, 128.553, 24.966)
-
-
-def rgb_to_y(x: Tensor) -> Tensor:
-    """Luma of ITU-R BT.601 in studio range (MATLAB ``rgb2ycbcr``), scaled to [0, 1].
-
-    Args:
-        x: (B, 3, H, W) RGB in [0, 1]; a (B, 1, H, W) gray tensor is returned unchanged.
-    Returns:
-        (B, 1, H, W) Y / 255, i.e. in [16/255, 235/255] for inputs in [0, 1].
-    """
-    if x.shape[-3] == 1:
-        return x
-    if x.shape[-3] != 3:
-        raise ValueError(f"rgb_to_y: expected 1 or 3 channels, got shape {tuple(x.shape)}.")
-    w = x.new_tensor(_Y_WEIGHTS).view(3, 1, 1)
-    return (16.0 + (x * w).sum(dim=-3, keepdim=True)) / 255.0
 
 
 def sr_eval_y(

@@ -20,8 +20,9 @@ from omegaconf import DictConfig
 from torch import Tensor
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
+from restore.data.batch import Batch
+from restore.data.datasets import center_crop
 from restore.data.io import list_images, read_image, to_channels
-from restore.degradations import SeededNoise
 from restore.metrics import quantize
 from restore.tasks import RestorationTask
 
@@ -85,14 +86,14 @@ def restore_image(
     task: RestorationTask, pixels: np.ndarray, seed: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(clean, degraded, restored) of one image, each 1xCxHxW in [0, 1], quantized to 8 bits."""
-    target = _to_tensor(pixels)
+    batch = Batch(target=_to_tensor(pixels), seed=torch.tensor([seed]))
     with torch.inference_mode():
-        degraded = task.degradation(target, SeededNoise([seed]))
-        x = degraded
-        if task.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        restored = task.restore(x)
-    return target, quantize(degraded.float()), quantize(restored).contiguous()
+        batch = task.observe(batch)
+        restored = task.restore_batch(batch)
+    degraded = batch.input.contiguous()
+    if batch.mask is not None:  # show the holes as the method saw them
+        degraded = degraded * batch.mask
+    return batch.target.contiguous(), quantize(degraded.float()), quantize(restored).contiguous()
 
 
 class GridBuilder:
@@ -105,6 +106,9 @@ class GridBuilder:
     def __init__(self, cfg: DictConfig, test_set: str, image: str | None, crop: int = 128):
         self.test_set = test_set
         self.image, self.pixels = load_test_image(cfg, test_set, image)
+        test_crop = cfg.data.get("test_crop")
+        if test_crop:  # the runs scored this centred crop (restore.eval's data.test_crop)
+            self.pixels = center_crop(self.pixels, int(test_crop))
         self.seed = int(cfg.data.get("eval_seed", 0))
         clean = _to_tensor(self.pixels)
         self.box = _center_box(clean.shape[-2], clean.shape[-1], crop)

@@ -27,14 +27,7 @@ def load_task(ckpt_path: Path) -> tuple[RestorationTask, DictConfig]:
     if stored is None:
         raise ConfigError(f"{ckpt_path} holds no restore_config: it was not written by restore")
     cfg = OmegaConf.create(stored)
-    build_cfg = cfg.copy()
-    with open_dict(build_cfg):
-        build_cfg.loss = {"_target_": "torch.nn.MSELoss"}
-        build_cfg.optimizer = None
-        build_cfg.scheduler = None
-        if "weights" in build_cfg.model:
-            build_cfg.model.weights = None
-    task = build_task(build_cfg)
+    task = build_for_inference(cfg)
     missing, _ = task.load_state_dict(ckpt["state_dict"], strict=False)
     missing = [k for k in missing if k.startswith("net.")]
     if missing:
@@ -42,6 +35,36 @@ def load_task(ckpt_path: Path) -> tuple[RestorationTask, DictConfig]:
             f"{ckpt_path}: the rebuilt model has weights the checkpoint lacks: {missing[:5]}"
         )
     return task.eval(), cfg
+
+
+def build_for_inference(cfg: DictConfig, keep_weights: bool = False) -> RestorationTask:
+    """The task of a run config, with only what inference needs (see :func:`load_task`);
+    ``keep_weights`` keeps ``model.weights`` (a run that scored released weights)."""
+    build_cfg = cfg.copy()
+    with open_dict(build_cfg):
+        build_cfg.loss = {"_target_": "torch.nn.MSELoss"}
+        build_cfg.optimizer = None
+        build_cfg.scheduler = None
+        if "weights" in build_cfg.model and not keep_weights:
+            build_cfg.model.weights = None
+    return build_task(build_cfg).eval()
+
+
+def run_task(checkpoint: Path | None, config: DictConfig) -> tuple[RestorationTask, DictConfig]:
+    """The model a run scored: its tested checkpoint, the checkpoint an evaluation run was given
+    (``ckpt_path``), or, for an evaluation without one (released weights, Deep Image Prior,
+    bicubic), the model its config builds."""
+    if checkpoint is not None:
+        return load_task(checkpoint)
+    ckpt = OmegaConf.select(config, "ckpt_path", default=None)
+    if ckpt:
+        return load_task(Path(ckpt))
+    return build_for_inference(config, keep_weights=True), config
+
+
+def fits_each_image(task: RestorationTask) -> bool:
+    """Whether the method fits each observation anew (Deep Image Prior): no forward pass to time."""
+    return bool(getattr(task.net, "fits_observation", False))
 
 
 def count_parameters(task: RestorationTask) -> int:

@@ -31,6 +31,25 @@ COLUMNS = [
 ]
 
 
+BEFORE_METRICS = COLUMNS[: COLUMNS.index("psnr")]
+AFTER_METRICS = COLUMNS[COLUMNS.index("input_ssim") + 1 :]
+
+
+def metric_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The metric columns of ``rows``: the usual four, then every other metric a task logged."""
+    known = set(COLUMNS)
+    extra = sorted(
+        {k for r in rows for k in r.get("metrics", {}) if k not in known},
+        key=lambda k: (k.startswith("input_"), k),
+    )
+    return ["psnr", "ssim", "input_psnr", "input_ssim", *extra]
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The CSV's columns: run metadata, every metric, then timing and provenance."""
+    return [*BEFORE_METRICS, *metric_keys(rows), *AFTER_METRICS]
+
+
 def result_rows(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
@@ -51,24 +70,27 @@ def result_rows(runs: list[Run]) -> list[dict[str, Any]]:
         }
         if run.ok:
             for m in run.metrics:
-                rows.append(
-                    {
-                        **base,
-                        "test_set": m.get("set", ""),
-                        **{k: m.get(k) for k in ("psnr", "ssim", "input_psnr", "input_ssim")},
-                    }
-                )
+                values = {k: _float(v) for k, v in m.items() if k != "set"}
+                rows.append({**base, "test_set": m.get("set", ""), **values, "metrics": values})
         else:
             rows.append({**base, "test_set": ""})
     return rows
 
 
+def _float(v: Any) -> Any:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return v
+
+
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    names = columns(rows)
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=names, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in COLUMNS})
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in names})
 
 
 def _num(x: Any, fmt: str) -> str:
@@ -88,6 +110,8 @@ def _cell(text: Any) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
+    # the task's own metrics of the restored images (SR's rgb_psnr, inpainting's hole_psnr, ...)
+    extra = [k for k in metric_keys(rows)[4:] if not k.startswith("input_")]
     header = [
         "run",
         "label",
@@ -96,6 +120,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "test set",
         "PSNR",
         "SSIM",
+        *extra,
         "input PSNR",
         "gain dB",
         "params",
@@ -117,6 +142,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             r.get("test_set") or "-",
             _num(psnr, ".2f") if ok else r["status"],
             _num(r.get("ssim"), ".4f"),
+            *(_num(r.get(k), ".4f" if "ssim" in k else ".2f") for k in extra),
             _num(inp, ".2f"),
             _num(gain, "+.2f"),
             _params(r.get("params")),

@@ -14,25 +14,16 @@ from torch import nn
 
 from restore.degradations import Degradation
 from restore.tasks.base import RestorationTask
-from restore.utils.errors import DataError
 
 
 class DeblurTask(RestorationTask):
     """Learn ``sharp = net(blurred)``; scored by PSNR/SSIM of the 8-bit restored image.
 
     ``degradation`` may be None only with a paired dataset: a batch without ``input`` then
-    raises a clear error.
+    raises a clear error, and misaligned pairs are refused by :meth:`RestorationTask.observe`.
     """
 
     def __init__(
         self, net: nn.Module, loss: nn.Module, degradation: Degradation | None = None, **kwargs: Any
     ):
         super().__init__(net=net, loss=loss, degradation=degradation, **kwargs)
-
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        if "input" in batch and batch["input"].shape != batch["target"].shape:
-            raise DataError(
-                f"blurred inputs {tuple(batch['input'].shape)} and sharp targets "
-                f"{tuple(batch['target'].shape)} differ in shape: pairs must be aligned crops"
-            )
-        return super().on_after_batch_transfer(batch, dataloader_idx)

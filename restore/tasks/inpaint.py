@@ -1,7 +1,8 @@
 """Inpainting: fill the missing pixels of an image, given which pixels are missing.
 
-The mask (1 known, 0 missing) comes from the ``noise`` group's ``mask_*`` options, drawn on the
-device per image (reproducible in validation and test), or from the batch (``mask``). The network
+The mask (1 known, 0 missing) comes from the observation of the ``noise`` group's ``mask_*``
+options (alone or composed, e.g. ``mask_noise``: holes, then noise), drawn on the device per image
+(reproducible in validation and test), or from the batch (``mask``). The network
 sees the masked image with the mask as one more channel, as in the learned inpainting networks
 since Pathak et al. (Context Encoders, CVPR 2016) and Yu et al. (DeepFill, 2018-2019): it needs
 ``data.channels + 1`` input channels, which ``conf/task/inpaint.yaml`` sets on the model config.
@@ -18,8 +19,8 @@ from torch import Tensor, nn
 from torchmetrics import Metric, MetricCollection
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
-from restore.degradations import Degradation, SeededNoise, TorchNoise
-from restore.degradations.masks import MaskDegradation
+from restore.data.batch import Batch
+from restore.degradations import Degradation
 from restore.tasks.base import RestorationTask
 from restore.utils.errors import ConfigError
 
@@ -77,52 +78,31 @@ class InpaintTask(RestorationTask):
         extra_in_channels: int = 1,
         **kwargs: Any,
     ):
-        if degradation is not None and not isinstance(degradation, MaskDegradation):
-            raise ConfigError(
-                f"task=inpaint needs a mask degradation (noise=mask_strokes, mask_boxes, "
-                f"mask_random, mask_text, mask_file), got {type(degradation).__name__}"
-            )
         if extra_in_channels != 1:
             raise ConfigError("task.extra_in_channels is the mask channel: it must be 1")
         super().__init__(net=net, loss=loss, degradation=degradation, **kwargs)
         self.pass_through = pass_through
         self.extra_in_channels = extra_in_channels
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        batch = dict(batch)
-        target = batch["target"]
-        if not target.is_floating_point():
-            target = target.float().div_(255)
-        batch["target"] = target
-        given = "mask" in batch
-        if given:
-            mask = batch["mask"]
-            mask = (mask.float() / 255 if not mask.is_floating_point() else mask.float()).round()
-        elif self.degradation is None:
-            raise ValueError(
-                "the batch has no mask and the task has no mask degradation: "
-                "choose noise=mask_strokes (or another mask option)"
+    def observe(self, batch: Batch, training: bool = False) -> Batch:
+        batch = super().observe(batch, training)
+        if batch.mask is None:
+            name = type(self.degradation).__name__ if self.degradation is not None else "none"
+            raise ConfigError(
+                f"task=inpaint needs a mask: the degradation ({name}) drew none. Choose "
+                "noise=mask_strokes, mask_boxes, mask_random, mask_text, mask_file or mask_noise"
             )
-        else:
-            source = TorchNoise() if self.trainer.training else SeededNoise(batch["seed"].tolist())
-            mask = self.degradation.draw_mask(target, source)
-        if mask.dim() == 3:
-            mask = mask.unsqueeze(1)
-        batch["mask"] = mask
-        if "input" not in batch or not given:  # an input only goes with its own mask
-            fill = self.degradation.fill if self.degradation is not None else 0.0
-            batch["input"] = target * mask + fill * (1 - mask)
-        return super().on_after_batch_transfer(batch, dataloader_idx)
+        return batch
 
-    def net_input(self, batch: dict) -> Tensor:
-        x = batch["input"]
-        return torch.cat([x, batch["mask"].to(x.dtype)], dim=1)
+    def net_input(self, batch: Batch) -> Tensor:
+        x = batch.input
+        return torch.cat([x, batch.mask.to(x.dtype)], dim=1)
 
-    def finish(self, pred: Tensor, batch: dict) -> Tensor:
+    def finish(self, pred: Tensor, batch: Batch) -> Tensor:
         if not self.pass_through:
             return pred
-        mask = batch["mask"]
-        return mask * batch["input"] + (1 - mask) * pred
+        mask = batch.mask
+        return mask * batch.input + (1 - mask) * pred
 
     def make_metrics(self, prefix: str) -> MetricCollection:
         return MetricCollection(
@@ -135,5 +115,5 @@ class InpaintTask(RestorationTask):
             compute_groups=False,
         )
 
-    def metric_kwargs(self, batch: dict) -> dict[str, Any]:
-        return {"mask": batch["mask"]}
+    def metric_kwargs(self, batch: Batch) -> dict[str, Any]:
+        return {"mask": batch.mask}

@@ -37,9 +37,9 @@ def test_embedded_color_and_batches():
     dm = EmbeddedDataModule(channels=3, batch_size=4, patch_size=32, patches_per_epoch=8)
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
-    assert batch["target"].shape == (4, 3, 32, 32) and batch["target"].dtype == torch.uint8
+    assert batch.target.shape == (4, 3, 32, 32) and batch.target.dtype == torch.uint8
     val = next(iter(dm.val_dataloader()))
-    assert {"target", "seed", "index", "name"} <= set(val)
+    assert {"target", "seed", "index", "name"} <= val.present()
 
 
 def test_patch_dataset_crops_from_memory_with_d4_augmentation():

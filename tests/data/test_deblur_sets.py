@@ -57,14 +57,14 @@ def test_gopro_pairs_by_name_per_sequence(gopro):
     # validation: test pairs spread over the list (first and last)
     assert [p.name for p in dm.pairs["val"]] == ["GOPR0100_11_00/000001", "GOPR0100_11_00/000004"]
     for batch in dm.train_dataloader():
-        assert batch["input"].dtype == torch.uint8 and batch["input"].shape == (4, 3, 16, 16)
-        assert torch.equal(batch["input"], batch["target"] // 2 + 1)
+        assert batch.input.dtype == torch.uint8 and batch.input.shape == (4, 3, 16, 16)
+        assert torch.equal(batch.input, batch.target // 2 + 1)
     test = next(iter(dm.test_dataloader()[0]))
-    assert test["name"] == ["GOPR0100_11_00/000001"] and test["target"].shape == (1, 3, 36, 48)
+    assert test.name == ["GOPR0100_11_00/000001"] and test.target.shape == (1, 3, 36, 48)
 
     gamma = GoProDataModule(str(gopro), blur="blur_gamma", patch_size=16, patches_per_epoch=4)
     batch = next(iter(gamma.train_dataloader()))
-    assert torch.equal(batch["input"], batch["target"] // 2 + 2)
+    assert torch.equal(batch.input, batch.target // 2 + 2)
     with pytest.raises(ConfigError, match="blur_gamma"):
         GoProDataModule(str(gopro), blur="gamma")
 
@@ -127,11 +127,9 @@ def test_realblur_reads_the_list_files(realblur):
     ]
     assert all("RealBlur-R_" in str(p.input) for p in dm.pairs["train"])
     batch = next(iter(dm.train_dataloader()))
-    assert torch.equal(batch["input"], 255 - batch["target"])
+    assert torch.equal(batch.input, 255 - batch.target)
     test = next(iter(dm.test_dataloader()[0]))
-    assert test["target"].shape == (1, 3, 40, 30) and torch.equal(
-        test["input"], 255 - test["target"]
-    )
+    assert test.target.shape == (1, 3, 40, 30) and torch.equal(test.input, 255 - test.target)
     assert RealBlurDataModule(str(realblur)).test_set_names == ["RealBlur_J"]
 
 
@@ -165,18 +163,18 @@ def test_real_gopro_pairs_in_a_gopro_tree(gopro_tree, shared_datasets, tmp_path)
     )
     dm.setup()
     test = next(iter(dm.test_dataloader()[0]))
-    assert test["name"] == ["Istanbul/000001"]
-    assert test["input"].shape == test["target"].shape == (1, 3, 720, 1280)
+    assert test.name == ["Istanbul/000001"]
+    assert test.input.shape == test.target.shape == (1, 3, 720, 1280)
     blur = np.asarray(Image.open(pairs / "Istanbul_blur1.png"))
-    assert np.array_equal(test["input"][0].permute(1, 2, 0).numpy(), blur)
+    assert np.array_equal(test.input[0].permute(1, 2, 0).numpy(), blur)
     # a blurred frame is close to its own sharp frame (~24 dB), far from the other scene's
-    assert _psnr(test["input"], test["target"]) > 22
+    assert _psnr(test.input, test.target) > 22
     flower_sharp = torch.from_numpy(np.array(Image.open(pairs / "Flower_sharp1.png")))
-    assert _psnr(test["input"][0].permute(1, 2, 0), flower_sharp) < 15
+    assert _psnr(test.input[0].permute(1, 2, 0), flower_sharp) < 15
     batch = next(iter(dm.train_dataloader()))
-    assert batch["input"].shape == (8, 3, 128, 128)
+    assert batch.input.shape == (8, 3, 128, 128)
     # aligned patches: each blurred patch is far closer to its own sharp patch than to another's
-    own = [_psnr(i, t) for i, t in zip(batch["input"], batch["target"], strict=True)]
-    other = [_psnr(i, t) for i, t in zip(batch["input"], batch["target"].roll(1, 0), strict=True)]
+    own = [_psnr(i, t) for i, t in zip(batch.input, batch.target, strict=True)]
+    other = [_psnr(i, t) for i, t in zip(batch.input, batch.target.roll(1, 0), strict=True)]
     assert min(own) > max(other) + 3, (own, other)
     assert (tmp_path / "c" / "train" / "Flower" / "blur" / "000001.png.c3.npy").is_file()

@@ -50,21 +50,21 @@ def test_lr_files_give_aligned_patches_and_modcropped_tests(div2k):
     assert [p.name for p in dm.pairs["val"]] == ["0801", "0802", "0803"]  # val_range 801-810
     assert dm.test_set_names == ["DIV2K"]
     for batch in dm.train_dataloader():
-        assert batch["target"].dtype == torch.uint8
-        assert batch["target"].shape == (6, 3, 16, 16) and batch["input"].shape == (6, 3, 8, 8)
-        for tgt, inp in zip(batch["target"], batch["input"], strict=True):
+        assert batch.target.dtype == torch.uint8
+        assert batch.target.shape == (6, 3, 16, 16) and batch.input.shape == (6, 3, 8, 8)
+        for tgt, inp in zip(batch.target, batch.input, strict=True):
             t = tgt.permute(1, 2, 0).numpy()
             assert np.array_equal(inp.permute(1, 2, 0).numpy(), _block_mean(t, 2))
     [test] = dm.test_dataloader()
     items = list(test)
-    assert len(items) == 3 and items[0]["name"] == ["0801"]
-    assert items[0]["target"].shape == (1, 3, 50, 66) and items[0]["input"].shape == (1, 3, 25, 33)
-    assert np.array_equal(items[0]["target"][0].permute(1, 2, 0).numpy(), hrs[801])
+    assert len(items) == 3 and items[0].name == ["0801"]
+    assert items[0].target.shape == (1, 3, 50, 66) and items[0].input.shape == (1, 3, 25, 33)
+    assert np.array_equal(items[0].target[0].permute(1, 2, 0).numpy(), hrs[801])
 
     x4 = DIV2KDataModule(str(root), scale=4, patch_size=16, val_range=[802, 802])
     x4.setup()
     item = next(iter(x4.test_dataloader()[0]))
-    assert item["target"].shape == (1, 3, 48, 64) and item["input"].shape == (1, 3, 12, 16)
+    assert item.target.shape == (1, 3, 48, 64) and item.input.shape == (1, 3, 12, 16)
     assert [p.name for p in x4.pairs["val"]] == ["0802"]
 
 
@@ -81,15 +81,15 @@ def test_bicubic_source_yields_hr_only(div2k):
     )
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"target"} and batch["target"].shape == (4, 3, 24, 24)
+    assert batch.present() == {"target"} and batch.target.shape == (4, 3, 24, 24)
     val = next(iter(dm.val_dataloader()))
-    assert set(val) == {"target", "seed", "index", "name", "gray"}
-    assert val["target"].shape == (3, 3, 40, 40)  # center crops, batched
+    assert val.present() == {"target", "seed", "index", "name", "gray"}
+    assert val.target.shape == (3, 3, 40, 40)  # center crops, batched
     # the crop is taken from HR modcropped to 48x64 (a multiple of 4), on the 4x grid
-    assert np.array_equal(val["target"][1].permute(1, 2, 0).numpy(), hrs[802][4:44, 12:52])
+    assert np.array_equal(val.target[1].permute(1, 2, 0).numpy(), hrs[802][4:44, 12:52])
     test = next(iter(dm.test_dataloader()[0]))
-    assert test["target"].shape == (1, 3, 48, 64)  # whole images one by one, modcropped
-    assert np.array_equal(test["target"][0].permute(1, 2, 0).numpy(), hrs[801][:48, :64])
+    assert test.target.shape == (1, 3, 48, 64)  # whole images one by one, modcropped
+    assert np.array_equal(test.target[0].permute(1, 2, 0).numpy(), hrs[801][:48, :64])
 
 
 def test_cache_is_built_once_and_epochs_never_decode_again(div2k, monkeypatch):
@@ -107,7 +107,7 @@ def test_cache_is_built_once_and_epochs_never_decode_again(div2k, monkeypatch):
     dm.setup("fit")
     for _ in range(2):  # two epochs
         for batch in dm.train_dataloader():
-            assert batch["input"].shape == (8, 3, 8, 8)
+            assert batch.input.shape == (8, 3, 8, 8)
     next(iter(dm.val_dataloader()))
     next(iter(dm.test_dataloader()[0]))
 
@@ -151,18 +151,18 @@ def test_sr_benchmark_folders_as_extra_test_sets(div2k, shared_datasets):
     assert dm.test_set_names == ["DIV2K", "Set5"]
     loader = dm.test_dataloader()[1]
     items = list(loader)
-    assert [b["name"][0] for b in items] == ["img_001", "img_002", "img_003", "img_004", "img_005"]
+    assert [b.name[0] for b in items] == ["img_001", "img_002", "img_003", "img_004", "img_005"]
     for b in items:  # SelfExSR pairs: HR is exactly twice the LR file
-        assert b["target"].shape[-2:] == tuple(2 * n for n in b["input"].shape[-2:])
-        assert b["gray"].tolist() == [False]
+        assert b.target.shape[-2:] == tuple(2 * n for n in b.input.shape[-2:])
+        assert b.gray.tolist() == [False]
     set14 = DIV2KDataModule(str(root), scale=2, test_sets={"Set14": str(shared_datasets / "Set14")})
-    gray = {b["name"][0]: b["gray"].item() for b in set14.test_dataloader()[1]}
+    gray = {b.name[0]: b.gray.item() for b in set14.test_dataloader()[1]}
     # one file of Set14 is single-channel (img_003); img_010 is gray content stored as RGB and,
     # as in the published MATLAB scoring, counts as color
     assert [n for n, g in gray.items() if g] == ["img_003"] and len(gray) == 14
     bicubic = DIV2KDataModule(
         str(root), scale=2, lr_source="bicubic", test_sets={"Set5": str(shared_datasets / "Set5")}
     )
-    assert "input" not in next(iter(bicubic.test_dataloader()[1]))
+    assert next(iter(bicubic.test_dataloader()[1])).input is None
     with pytest.raises(DataError, match="'Set12'"):
         DIV2KDataModule(str(root), test_sets={"Set12": str(shared_datasets / "Set12")}).setup()

@@ -168,18 +168,18 @@ def test_folder_datamodule_splits_loaders_and_test_sets(folder_pairs, tmp_path):
     dm.setup("fit")
     assert dm.test_set_names == ["test", "Extra"]
     batch = next(iter(dm.train_dataloader()))
-    assert batch["input"].shape == batch["target"].shape == (4, 3, 16, 16)
-    assert torch.equal(batch["input"], 255 - batch["target"])
+    assert batch.input.shape == batch.target.shape == (4, 3, 16, 16)
+    assert torch.equal(batch.input, 255 - batch.target)
     val = next(iter(dm.val_dataloader()))
-    assert val["target"].shape == (2, 3, 24, 24) and list(val["name"]) == ["val0", "val1"]
-    assert val["seed"].tolist() == [0, 0]
+    assert val.target.shape == (2, 3, 24, 24) and list(val.name) == ["val0", "val1"]
+    assert val.seed.tolist() == [0, 0]
     test, extra_loader = dm.test_dataloader()
     item = next(iter(test))
     inp, tgt = arrays["test0"]
-    assert np.array_equal(item["target"][0].permute(1, 2, 0).numpy(), tgt)
-    assert np.array_equal(item["input"][0].permute(1, 2, 0).numpy(), inp)
+    assert np.array_equal(item.target[0].permute(1, 2, 0).numpy(), tgt)
+    assert np.array_equal(item.input[0].permute(1, 2, 0).numpy(), inp)
     clean = next(iter(extra_loader))
-    assert "input" not in clean and clean["target"].shape == (1, 3, 20, 24)
+    assert clean.input is None and clean.target.shape == (1, 3, 20, 24)
 
 
 def test_folder_datamodule_split_by_ratio_and_errors(tmp_path):
@@ -268,5 +268,5 @@ def test_train400_config_gives_dncnn_training_data(shared_datasets, tmp_path):
     assert dm.test_set_names == ["Set12", "BSD68"]
     assert [len(v) for v in dm.test_images.values()] == [12, 68]
     batch = next(iter(dm.train_dataloader()))
-    assert batch["target"].shape == (8, 1, 40, 40) and batch["target"].dtype == torch.uint8
+    assert batch.target.shape == (8, 1, 40, 40) and batch.target.dtype == torch.uint8
     assert len(dm.train_dataloader().dataset.pool) == 4 * 392  # scales 1, 0.9, 0.8, 0.7

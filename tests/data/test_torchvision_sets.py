@@ -78,14 +78,14 @@ def test_stl10_reads_the_binary_format(tmp_path):
     for i in range(6):  # exact pixels, in HWC orientation (a transposition would show here)
         assert np.array_equal(by_name[f"train_{i:05d}"], images["train"][i])
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"target"} and batch["target"].shape == (5, 3, 32, 32)
-    assert batch["target"].dtype == torch.uint8
+    assert batch.present() == {"target"} and batch.target.shape == (5, 3, 32, 32)
+    assert batch.target.dtype == torch.uint8
     test = list(dm.test_dataloader()[0])
-    assert [len(b["name"]) for b in test] == [3, 1]  # same-size images: batched
-    assert np.array_equal(_hwc(test[1]["target"][0]), images["test"][3])
-    assert test[0]["seed"].tolist() == [0, 0, 0]
+    assert [len(b.name) for b in test] == [3, 1]  # same-size images: batched
+    assert np.array_equal(_hwc(test[1].target[0]), images["test"][3])
+    assert test[0].seed.tolist() == [0, 0, 0]
     val = next(iter(dm.val_dataloader()))
-    assert val["target"].shape == (2, 3, 96, 96)
+    assert val.target.shape == (2, 3, 96, 96)
 
     unl = STL10DataModule(
         str(tmp_path), train_split="train+unlabeled", val_count=1, test_count=2, channels=1,
@@ -108,7 +108,7 @@ def test_cifar100_reads_the_pickles(tmp_path):
         assert np.array_equal(im.pixels, images["train"][int(im.name.split("_")[1])])
     assert np.array_equal(dm.test_images["CIFAR100"][4].pixels, images["test"][4])
     batch = next(iter(dm.train_dataloader()))
-    assert batch["target"].shape == (4, 3, 32, 32)
+    assert batch.target.shape == (4, 3, 32, 32)
     # the held-out images depend on split_seed only
     again = CIFAR100DataModule(str(tmp_path), val_count=3, verify_md5=False)
     again.setup()

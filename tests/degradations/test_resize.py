@@ -93,16 +93,23 @@ def test_uint8_and_emulated_uint8_paths_agree():
     assert (c - a.double()).abs().max() < 2
 
 
-def test_differentiable_operator():
-    op = BicubicDownsample(2)
+def test_bicubic_degradation_operator_and_observation():
+    degradation = BicubicDownsample(2)
     x = torch.rand(1, 1, 8, 10, dtype=torch.float64, requires_grad=True)
-    assert op(x).shape == (1, 1, 4, 5)
-    torch.testing.assert_close(op(x), imresize(x, 0.5))
-    assert torch.autograd.gradcheck(op, (x,))
+    obs = degradation.observe(x.detach())
+    assert obs.scale == 2 and obs.input.shape == (1, 1, 4, 5)
+    torch.testing.assert_close(obs.operator(x), imresize(x, 0.5))
+    assert torch.autograd.gradcheck(obs.operator, (x,))
     x2 = torch.rand(1, 3, 12, 12)
-    emulated = BicubicDownsample(3, emulate_uint8=True)(x2)
+    # evaluation always rounds each pass as MATLAB on uint8 (the benchmark LR files)
+    emulated = BicubicDownsample(3, quantize=False).eval()(x2)
     assert torch.equal(emulated, imresize(x2, 1 / 3, emulate_uint8=True))
     assert torch.equal(emulated, quantize(emulated))
+    # training without `quantize` keeps the float downscale
+    plain = BicubicDownsample(3, quantize=False).train()(x2)
+    torch.testing.assert_close(plain, imresize(x2, 1 / 3))
+    with pytest.raises(ValueError, match=r"multiple of noise\.scale=3"):
+        BicubicDownsample(3)(torch.rand(1, 1, 10, 12))
 
 
 def test_quantize_rounds_half_up_and_clips():

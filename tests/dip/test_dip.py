@@ -15,8 +15,10 @@ from hydra.utils import instantiate
 from PIL import Image
 from skimage import data
 
+from restore.degradations import BicubicDownsample, GaussianNoise
 from restore.dip import ESWMV, DIPModule, LanczosDownsampler, ResNet, SegNet, Skip, UNet
-from restore.dip.run import _Steps, build_problem, psnr_holes, rewrite_overrides, run
+from restore.dip.method import _Steps
+from restore.dip.run import build_problem, psnr_holes, run
 from restore.utils.config import CONFIG_DIR, PROJECT_ROOT
 
 
@@ -41,7 +43,7 @@ def tiny_skip(in_channels: int = 8, out_channels: int = 1) -> Skip:
 
 def compose_dip(overrides: list[str]):
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose("dip", overrides=rewrite_overrides(overrides))
+        return compose("dip", overrides=overrides)
 
 
 # -- generators --------------------------------------------------------------------------------
@@ -107,9 +109,9 @@ def test_skip_defaults_match_the_paper():
 
 @pytest.mark.parametrize("name", ["skip", "unet", "resnet", "segnet"])
 def test_generator_configs_instantiate(name):
-    cfg = compose_dip([f"generator={name}", "task=sr"])
-    assert cfg.task.name == "sr" and cfg.max_steps == 2000
-    net = instantiate(cfg.generator, out_channels=3)
+    cfg = compose_dip([f"model/generator={name}"])
+    assert cfg.model.schedules.sr.max_steps == 2000
+    net = instantiate(cfg.model.generator)(out_channels=3)  # a _partial_ factory
     assert type(net).__name__.lower() == name
     assert net(torch.rand(1, 32, 19, 21)).shape == (1, 3, 19, 21)
 
@@ -228,7 +230,6 @@ def test_dip_denoising_error_falls():
     module = DIPModule(
         tiny_skip(8, 1),
         noisy,
-        "denoise",
         gt=clean,
         input_depth=8,
         max_steps=steps,
@@ -253,7 +254,6 @@ def test_eswmv_stops_the_trainer():
     module = DIPModule(
         tiny_skip(8, 1),
         camera_crop(16),
-        "denoise",
         input_depth=8,
         lr=0.0,
         reg_noise_std=0.0,
@@ -274,7 +274,7 @@ def test_dip_sr_and_inpaint_data_terms():
     sr = DIPModule(
         tiny_skip(8, 1),
         lr,
-        "sr",
+        operator=LanczosDownsampler(4),
         gt=hr,
         scale=4,
         input_depth=8,
@@ -287,14 +287,14 @@ def test_dip_sr_and_inpaint_data_terms():
     assert curves["psnr"][-5:].mean() > curves["psnr"][:3].mean() + 5
     # inpainting ignores the hidden pixels: corrupting them does not change the data term
     mask = (torch.rand(1, 1, 32, 32) > 0.3).float()
-    module = DIPModule(tiny_skip(8, 1), hr, "inpaint", mask=mask, input_depth=8)
+    module = DIPModule(tiny_skip(8, 1), hr, mask=mask, input_depth=8)
     out = torch.rand(1, 1, 32, 32)
-    corrupted = DIPModule(
-        tiny_skip(8, 1), hr + (1 - mask) * 5.0, "inpaint", mask=mask, input_depth=8
-    )
+    corrupted = DIPModule(tiny_skip(8, 1), hr + (1 - mask) * 5.0, mask=mask, input_depth=8)
     torch.testing.assert_close(module.data_term(out), corrupted.data_term(out))
-    with pytest.raises(ValueError, match="LR size times scale"):
-        DIPModule(tiny_skip(8, 1), lr, "sr", scale=4, out_size=(30, 32), input_depth=8)
+    with pytest.raises(ValueError, match="observation's times"):
+        DIPModule(
+            tiny_skip(8, 1), lr, LanczosDownsampler(4), scale=4, out_size=(30, 32), input_depth=8
+        )
 
 
 # -- problems and the CLI ----------------------------------------------------------------------
@@ -306,15 +306,23 @@ def _write_png(path: Path, array: np.ndarray) -> Path:
 def test_build_problem_follows_the_noise_protocol(tmp_path):
     img = data.astronaut()[100:124, 180:212]  # 24 x 32 RGB
     path = _write_png(tmp_path / "a.png", img)
-    p = build_problem("denoise", path, sigma=25)
+    p = build_problem(path, GaussianNoise(sigma=25))
     clean = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
     noise = np.random.RandomState(0).standard_normal(img.shape).transpose(2, 0, 1)[None]
     torch.testing.assert_close(p.gt, clean)
     torch.testing.assert_close(p.observation, clean + torch.from_numpy(25 / 255 * noise).float())
-    cropped = build_problem("denoise", path, sigma=25, crop=16)
-    torch.testing.assert_close(cropped.observation, p.observation[..., 4:20, 8:24])
-    sr = build_problem("sr", path, synthesize=True, scale=4, crop=[20, 30])
+    assert p.kind == "denoise" and p.data_fit == "l2"
+    # the crop comes first, then the seeded noise: the same input restore.eval's test_crop makes
+    cropped = build_problem(path, GaussianNoise(sigma=25), crop=16)
+    torch.testing.assert_close(cropped.gt, clean[..., 4:20, 8:24])
+    noise16 = np.random.RandomState(0).standard_normal((16, 16, 3)).transpose(2, 0, 1)[None]
+    expected = clean[..., 4:20, 8:24] + torch.from_numpy(25 / 255 * noise16).float()
+    torch.testing.assert_close(cropped.observation, expected)
+    sr = build_problem(path, BicubicDownsample(4), crop=[20, 30])
     assert sr.gt.shape == (1, 3, 20, 28) and sr.observation.shape == (1, 3, 5, 7)
+    assert sr.kind == "sr" and sr.scale == 4
+    # the operator is the float bicubic resize: it maps the HR crop near its LR observation
+    assert (sr.operator(sr.gt) - sr.observation).abs().max() <= 1 / 255 + 1e-6
 
 
 def test_cli_denoise_end_to_end(tmp_path):
@@ -322,10 +330,11 @@ def test_cli_denoise_end_to_end(tmp_path):
     path = _write_png(tmp_path / "cam.png", img)
     run_dir = tmp_path / "run"
     cmd = [
-        sys.executable, "-m", "restore.dip", "task=denoise", f"image={path}", "sigma=25",
-        "max_steps=12", "input_depth=4", "early_stopping.window=3", "early_stopping.patience=2",
-        "early_stopping.check_every=1", "generator.num_scales=2", "generator.num_channels_down=8",
-        "generator.num_channels_up=8", f"hydra.run.dir={run_dir}",
+        sys.executable, "-m", "restore.dip", f"image={path}", "noise.sigma=25",
+        "model.max_steps=12", "model.input_depth=4", "model.early_stopping.window=3",
+        "model.patience=2", "model.early_stopping.check_every=1",
+        "model.generator.num_scales=2", "model.generator.num_channels_down=8",
+        "model.generator.num_channels_up=8", f"hydra.run.dir={run_dir}",
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
@@ -335,7 +344,7 @@ def test_cli_denoise_end_to_end(tmp_path):
     for name in ("restored.png", "final.png", "observation.png", "curve.png", "curves.npz"):
         assert (run_dir / name).stat().st_size > 0, name
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["task"] == "denoise" and summary["size"] == [24, 24]
+    assert summary["problem"] == "denoise" and summary["size"] == [24, 24]
     assert 2 <= summary["es_iteration"] < summary["steps"] <= 12
     assert summary["seconds_per_iteration"] > 0
     for key in ("psnr", "ssim", "oracle_psnr", "oracle_iteration", "psnr_final"):
@@ -350,10 +359,10 @@ def test_dataset_mode_writes_csv_and_means(tmp_path):
     for i, (top, left) in enumerate([(0, 0), (200, 240)]):
         _write_png(folder / f"im{i}.png", data.astronaut()[top : top + 16, left : left + 16])
     cfg = compose_dip([
-        "task=sr", "generator=resnet", f"dataset={folder}", "synthesize=true", "scale=2",
-        "max_steps=6", "input_depth=4", "generator.num_blocks=1", "generator.num_channels=4",
-        "early_stopping.window=2", "early_stopping.patience=100", "trainer.precision=32-true",
-        "csv_log=false",
+        "noise=bicubic", "noise.scale=2", "model/generator=resnet", f"dataset={folder}",
+        "model.max_steps=6", "model.input_depth=4", "model.generator.num_blocks=1",
+        "model.generator.num_channels=4", "model.early_stopping.window=2", "model.patience=100",
+        "model.precision=32-true", "csv_log=false",
     ])  # fmt: skip
     summary = run(cfg, out_dir=tmp_path / "out")
     rows = (tmp_path / "out" / "results.csv").read_text().strip().splitlines()
@@ -372,13 +381,13 @@ def test_inpaint_through_run(tmp_path):
     mask = np.full((16, 16), 255, np.uint8)
     mask[5:9, :] = 0
     cfg = compose_dip([
-        "task=inpaint", f"image={_write_png(tmp_path / 'i.png', img)}",
-        f"mask={_write_png(tmp_path / 'm.png', mask)}", "max_steps=5", "input_type=meshgrid",
-        "input_depth=2", "generator=segnet", "generator.widths=[4,4]", "csv_log=false",
-        "early_stopping.window=2",
+        "noise=mask_file", f"image={_write_png(tmp_path / 'i.png', img)}",
+        f"noise.path={_write_png(tmp_path / 'm.png', mask)}", "model.max_steps=5",
+        "model.input_type=meshgrid", "model.input_depth=2", "model/generator=segnet",
+        "model.generator.widths=[4,4]", "csv_log=false", "model.early_stopping.window=2",
     ])  # fmt: skip
     summary = run(cfg, out_dir=tmp_path / "out")
-    assert summary["task"] == "inpaint" and summary["steps"] == 5 and "psnr" in summary
+    assert summary["problem"] == "inpaint" and summary["steps"] == 5 and "psnr" in summary
     assert np.isfinite(summary["psnr_holes"])
     # the hole PSNR only sees the unknown pixels: exact on the known ones, 0.2 off in the hole
     gt = torch.full((1, 3, 16, 16), 100 / 255)

@@ -148,19 +148,21 @@ def test_to_array_clips_and_rounds():
 
 
 def test_channel_conversions_and_their_log_lines(caplog):
-    rgb = torch.rand(1, 3, 5, 6)
+    rgb = torch.randint(0, 256, (1, 3, 5, 6)) / 255  # an 8-bit photo
     with caplog.at_level(logging.INFO):
         gray = match_channels(rgb, 1, "photo.png")
     assert "photo.png is colour but the model is gray" in caplog.text
+    # the one policy: BT.601 luma rounded to the image's 8-bit levels (restore.imaging)
     expected = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
-    torch.testing.assert_close(gray[:, 0], expected)
+    torch.testing.assert_close(gray[:, 0], expected, atol=0.5 / 255 + 1e-4, rtol=0)
+    assert torch.equal(gray * 255, (gray * 255).round())
     caplog.clear()
     with caplog.at_level(logging.INFO):
         colour = match_channels(gray, 3, "g.png")
     assert "g.png is gray but the model is colour" in caplog.text
     assert colour.shape == (1, 3, 5, 6) and torch.equal(colour[:, 2], gray[:, 0])
     assert match_channels(rgb, 3) is rgb
-    torch.testing.assert_close(to_mode(colour, "gray"), gray)  # written gray again
+    torch.testing.assert_close(to_mode(colour, "gray"), gray, atol=1e-4, rtol=0)  # gray again
     assert to_mode(gray, "rgb") is gray  # lost colour is not invented
 
 

@@ -10,6 +10,7 @@ from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from restore.data import EmbeddedDataModule
+from restore.data.batch import Batch
 from restore.degradations import SeededNoise
 from restore.metrics import quantize
 from restore.tasks import DeblurTask
@@ -55,11 +56,12 @@ def test_paired_inputs_are_used_as_given():
     task = DeblurTask(net=nn.Identity(), loss=nn.L1Loss(), channels_last=False)
     target = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
     blurred = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8)
-    batch = task.on_after_batch_transfer({"target": target, "input": blurred}, 0)
-    assert torch.equal(batch["input"], blurred.float() / 255)
-    assert torch.equal(batch["target"], target.float() / 255)
-    with pytest.raises(DataError, match="differ in shape"):
-        task.on_after_batch_transfer({"target": target, "input": blurred[..., :6]}, 0)
+    batch = task.observe(Batch(target=target, input=blurred))
+    assert torch.equal(batch.input, blurred.float() / 255)
+    assert torch.equal(batch.target, target.float() / 255)
+    assert batch.observation.linear is False  # nothing is known of a real blur
+    with pytest.raises(DataError, match="aligned crops"):
+        task.observe(Batch(target=target, input=blurred[..., :6]))
 
 
 def test_unet_deblurring_trains_on_real_gopro_pairs(gopro_tree, tmp_path):

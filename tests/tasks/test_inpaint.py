@@ -9,7 +9,8 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from restore.degradations import BoxMask, GaussianNoise
+from restore.data.batch import Batch
+from restore.degradations import BoxMask, Compose, GaussianNoise
 from restore.tasks import InpaintTask
 from restore.train import train
 from restore.utils.errors import ConfigError
@@ -31,8 +32,8 @@ class Constant(nn.Module):
         return self.scale * torch.full((b, self.out_channels, h, w), self.value)
 
 
-def _batch(target: Tensor, mask: Tensor) -> dict:
-    return {"target": target, "mask": mask, "input": target * mask}
+def _batch(target: Tensor, mask: Tensor) -> Batch:
+    return Batch(target=target, mask=mask, input=target * mask)
 
 
 def test_known_pixels_pass_through_and_the_network_sees_the_mask():
@@ -80,9 +81,28 @@ def test_hole_psnr_skips_images_without_holes():
     assert metric.compute().item() == pytest.approx(20.0, abs=1e-4)
 
 
-def test_inpainting_needs_a_mask_degradation():
-    with pytest.raises(ConfigError, match="mask degradation"):
-        InpaintTask(net=Constant(0.0), loss=nn.L1Loss(), degradation=GaussianNoise(sigma=5))
+def test_inpainting_needs_a_mask():
+    task = InpaintTask(net=Constant(0.0), loss=nn.L1Loss(), degradation=GaussianNoise(sigma=5))
+    with pytest.raises(ConfigError, match="needs a mask"):
+        task.observe(Batch(target=torch.rand(1, 1, 8, 8), seed=torch.tensor([0])))
+
+
+def test_mask_then_noise_gives_the_mask_and_noisy_known_pixels():
+    degradation = Compose([BoxMask(boxes=1, size_range=(0.4, 0.5)), GaussianNoise(sigma=25)])
+    task = InpaintTask(net=Constant(0.5, 1), loss=nn.L1Loss(), degradation=degradation)
+    target = torch.full((2, 1, 32, 32), 0.5)
+    batch = task.observe(Batch(target=target, seed=torch.tensor([3, 4])))
+    hole = batch.mask == 0
+    assert 0 < hole.float().mean() < 0.5
+    # the holes keep the mask's fill plus noise, the known pixels are the clean value plus noise
+    noise = batch.input - target * batch.mask
+    assert 20 / 255 < noise[~hole].std() < 30 / 255
+    # the same seeds give the same holes and noise (the published protocol)
+    again = task.observe(Batch(target=target, seed=torch.tensor([3, 4])))
+    assert torch.equal(again.input, batch.input) and torch.equal(again.mask, batch.mask)
+    # as the observation's operator the mask keeps the known pixels of any image
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.equal(batch.observation.operator(x), x * batch.mask)
 
 
 @pytest.mark.parametrize(("channels", "model"), [(1, "unet"), (3, "dncnn")])

@@ -9,6 +9,8 @@ from PIL import Image
 from torch import nn
 
 from restore.archs.bicubic import Bicubic
+from restore.data.batch import Batch
+from restore.degradations import BicubicDownsample
 from restore.eval import evaluate
 from restore.tasks import SRTask
 from restore.train import train
@@ -22,7 +24,13 @@ def _read(path) -> torch.Tensor:
 
 
 def _task(scale: int = 2, **kwargs) -> SRTask:
-    return SRTask(net=Bicubic(scale), loss=nn.L1Loss(), scale=scale, **kwargs)
+    return SRTask(
+        net=Bicubic(scale),
+        loss=nn.L1Loss(),
+        degradation=BicubicDownsample(scale),
+        scale=scale,
+        **kwargs,
+    )
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -32,10 +40,11 @@ def test_task_lr_equals_the_benchmark_lr_files(scale, shared_datasets):
     for hr_path in sorted(folder.glob("*_HR.png"))[: 5 if scale == 2 else 2]:
         hr = _read(hr_path).float() / 255
         lr_file = _read(str(hr_path).replace("_HR", "_LR"))
-        lr = task.make_input(hr, training=False)
+        seed = torch.tensor([0])
+        lr = task.eval().observe(Batch(target=hr, seed=seed)).input
         assert torch.equal((lr * 255).round().byte(), lr_file), hr_path.name
         # training makes the same LR when it rounds to 8 bits (the default)
-        assert torch.equal(task.make_input(hr, training=True), lr)
+        assert torch.equal(task.train().observe(Batch(target=hr), training=True).input, lr)
 
 
 def test_bicubic_row_of_set5_x2_matches_the_published_value(shared_datasets, tmp_path):
@@ -70,19 +79,23 @@ def test_metrics_crop_scale_border_pixels():
 def test_degraded_view_is_bicubic_upscaling_of_the_input():
     task = _task(2)
     lr = torch.rand(1, 3, 10, 12)
-    view = task.degraded_view({"input": lr})
+    view = task.degraded_view(Batch(target=torch.zeros(1, 3, 20, 24), input=lr))
     assert view.shape == (1, 3, 20, 24)
     assert torch.equal(view, Bicubic(2, emulate_uint8=True)(lr))
     # on a smooth 8-bit image (no overshoot to clip) it is the float bicubic, rounded twice
     ramp = torch.linspace(0.2, 0.8, 12).expand(1, 3, 10, 12)
     ramp = (ramp * 255).round() / 255
-    smooth = task.degraded_view({"input": ramp})
+    smooth = task.degraded_view(Batch(target=torch.zeros(1, 3, 20, 24), input=ramp))
     torch.testing.assert_close(smooth, Bicubic(2)(ramp), atol=1 / 255, rtol=0)
 
 
 def test_sr_rejects_bad_scales_and_patch_sizes(tmp_path):
     with pytest.raises(ConfigError, match=r"task\.scale"):
-        _task(1)
+        SRTask(net=Bicubic(1), loss=nn.L1Loss(), degradation=None, scale=1)
+    with pytest.raises(ValueError, match="train it with task=sr"):
+        BicubicDownsample(1)  # e.g. noise=bicubic under task=denoise (task.scale 1)
+    with pytest.raises(ConfigError, match="shrinks images 3x"):
+        SRTask(net=Bicubic(2), loss=nn.L1Loss(), degradation=BicubicDownsample(3), scale=2)
     cfg = compose_config(
         "train",
         ["task=sr", "task.scale=3", "model=edsr_baseline", "data.patch_size=32", "debug=fdr"],
