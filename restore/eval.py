@@ -8,6 +8,7 @@ built (for example released weights through ``model.weights``).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import hydra
 import lightning as L
@@ -37,13 +38,25 @@ def with_checkpoint_config(cfg: DictConfig, overrides: list[str] | None = None) 
     """Take the stored groups from the checkpoint unless the user chose them again.
 
     ``task=sr`` chooses the group again; ``task.self_ensemble=true`` keeps the stored group and
-    changes that one key.
+    changes that one key. The model is always the checkpoint's own (its weights fit no other
+    network): ``model=...`` and ``model.KEY=...`` apply to the jobs without a checkpoint only, so
+    that one multirun compares a method with checkpoints on the same inputs, e.g.
+    ``-m ckpt_path=null,A.ckpt,B.ckpt model=dip``.
     """
     stored = load_checkpoint_config(cfg.ckpt_path)
     if stored is None:
         log.warning("%s holds no restore config: using the command line's", cfg.ckpt_path)
         return cfg
     keys = _override_keys(overrides)
+    ignored = [k for k in keys if k == "model" or k.startswith(("model.", "model/"))]
+    if ignored:
+        log.warning(
+            "%s: its own model is used; %s apply to runs without a checkpoint",
+            cfg.ckpt_path,
+            ", ".join(ignored),
+        )
+        keys = [k for k in keys if k not in ignored]
+    taken = []
     with open_dict(cfg):
         for group in STORED_GROUPS:
             if group not in stored or group in keys:
@@ -51,9 +64,22 @@ def with_checkpoint_config(cfg: DictConfig, overrides: list[str] | None = None) 
             dotted = [k for k in keys if k.startswith(group + ".")]
             values = {k: OmegaConf.select(cfg, k) for k in dotted}
             cfg[group] = stored[group]
+            taken.append(group)
             for key, value in values.items():
                 OmegaConf.update(cfg, key, value, force_add=True)
+        cfg.from_checkpoint = taken
     return cfg
+
+
+EVALUATED = "evaluated.yaml"
+
+
+def write_evaluated(cfg: DictConfig) -> None:
+    """The config actually scored (Hydra's ``.hydra/config.yaml`` holds the command line's
+    groups, not the checkpoint's), for ``restore.report``."""
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, out / EVALUATED)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -63,6 +89,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)
     task.run_config = to_container(cfg)
+    write_evaluated(cfg)
     if getattr(task.net, "fits_observation", False):  # DIP optimises a network per test image
         with open_dict(cfg):
             cfg.trainer.inference_mode = False

@@ -95,7 +95,7 @@ def make_report(
             where = run.checkpoint or "its config"
             problems.append(f"{run.name}: cannot rebuild the model from {where}: {err}")
             continue
-        run.params = count_parameters(task)
+        run.params = count_parameters(task, int(cfg.data.channels))
         if timing and fits_each_image(task):
             problems.append(f"{run.name}: {run.model} fits each image, no forward pass to time")
         elif timing:

@@ -256,3 +256,15 @@ def test_eval_key_override_keeps_the_stored_group(tmp_path):
     cfg = compose_config("eval", [f"ckpt_path={ckpt}"], tmp_path / "eval2")
     task = with_checkpoint_config(cfg, ["task=denoise"]).task
     assert task._target_ == "restore.tasks.DenoisingTask"
+
+
+def test_eval_keeps_the_checkpoints_model_so_one_sweep_mixes_methods(tmp_path):
+    stored = {"model": {"_target_": "restore.archs.DnCNN", "depth": 5}}
+    ckpt = tmp_path / "dncnn.ckpt"
+    torch.save({"restore_config": stored}, ckpt)
+    overrides = ["model=dip", "model.max_steps=5"]  # e.g. -m ckpt_path=null,A.ckpt model=dip
+    cfg = compose_config("eval", [f"ckpt_path={ckpt}", *overrides], tmp_path / "eval")
+    model = with_checkpoint_config(cfg, [f"ckpt_path={ckpt}", *overrides]).model
+    assert model._target_ == "restore.archs.DnCNN" and "max_steps" not in model
+    cfg = compose_config("eval", overrides, tmp_path / "dip")  # the job without a checkpoint
+    assert cfg.model._target_ == "restore.dip.DeepImagePrior" and cfg.model.max_steps == 5

@@ -274,6 +274,10 @@ class DeepImagePrior(nn.Module):
             trainer.fit(module, train_dataloaders=steps)
         return timer
 
+    def parameter_count(self, channels: int) -> int:
+        """Parameters of the generator fitted to each image of ``channels`` channels."""
+        return sum(p.numel() for p in self.generator_factory(out_channels=channels).parameters())
+
     def forward(self, x: Tensor) -> Tensor:
         """Restore images observed through the identity (noise only), e.g. photos given to
         ``restore.predict``: each fitted with the ``denoise`` schedule and the L2 data term."""

@@ -87,7 +87,7 @@ def restore_image(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(clean, degraded, restored) of one image, each 1xCxHxW in [0, 1], quantized to 8 bits."""
     batch = Batch(target=_to_tensor(pixels), seed=torch.tensor([seed]))
-    with torch.inference_mode():
+    with torch.no_grad():  # not inference_mode: Deep Image Prior optimises inside
         batch = task.observe(batch)
         restored = task.restore_batch(batch)
     degraded = batch.input.contiguous()
@@ -116,7 +116,7 @@ class GridBuilder:
         self.inputs: list[GridEntry] = []
         self.restored: list[GridEntry] = []
         self.skipped: list[str] = []
-        self._seen_inputs: set[str] = set()
+        self._seen_inputs: list[Tensor] = []
 
     def add(self, label: str, noise_label: str, task: RestorationTask, cfg: DictConfig) -> None:
         """Restore the image with ``task`` and add its panel (and its input's, if new)."""
@@ -135,9 +135,13 @@ class GridBuilder:
             self.skipped.append(f"{label}: output and clean image differ in size, {shapes}")
             return
         box, scale = self.box, degraded.shape[-1] / target.shape[-1]
-        key = f"{channels}:{noise_label}"
-        if key not in self._seen_inputs:
-            self._seen_inputs.add(key)
+        # one panel per distinct input: the runs' degradations may be named differently (a
+        # checkpoint's stored noise, the command line's) and still make the same seeded input
+        if not any(
+            seen.shape == degraded.shape and torch.equal(seen, degraded)
+            for seen in self._seen_inputs
+        ):
+            self._seen_inputs.append(degraded)
             if scale == 1:
                 entry = _entry(noise_label, degraded, target, box)
             else:  # a smaller input (super-resolution) has no PSNR against the clean image

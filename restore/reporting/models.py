@@ -67,8 +67,11 @@ def fits_each_image(task: RestorationTask) -> bool:
     return bool(getattr(task.net, "fits_observation", False))
 
 
-def count_parameters(task: RestorationTask) -> int:
-    """Parameters of the network alone (not the loss's, nor buffers such as BatchNorm's stats)."""
+def count_parameters(task: RestorationTask, channels: int = 1) -> int:
+    """Parameters of the network alone (not the loss's, nor buffers such as BatchNorm's stats);
+    for a method that fits a fresh network to each image, that network's."""
+    if hasattr(task.net, "parameter_count"):
+        return int(task.net.parameter_count(channels))
     return sum(p.numel() for p in task.net.parameters())
 
 

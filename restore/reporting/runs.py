@@ -178,13 +178,19 @@ def read_run(run_dir: Path, name: str) -> Run:
     hydra_dir = run_dir / ".hydra"
     run = Run(path=run_dir, name=name)
     run.config = OmegaConf.load(hydra_dir / "config.yaml")
+    evaluated = run_dir / "evaluated.yaml"  # restore.eval: the groups a checkpoint brought
+    if evaluated.is_file():
+        run.config = OmegaConf.load(evaluated)
     if (hydra_dir / "overrides.yaml").is_file():
         run.overrides = [str(o) for o in OmegaConf.load(hydra_dir / "overrides.yaml")]
     if (hydra_dir / "hydra.yaml").is_file():
         hydra_cfg = OmegaConf.load(hydra_dir / "hydra.yaml")
         choices = OmegaConf.select(hydra_cfg, "hydra.runtime.choices", default=None)
         if choices is not None:
-            run.choices = {str(k): str(v) for k, v in choices.items() if v is not None}
+            taken = set(OmegaConf.select(run.config, "from_checkpoint", default=None) or [])
+            run.choices = {
+                str(k): str(v) for k, v in choices.items() if v is not None and k not in taken
+            }
         num = OmegaConf.select(hydra_cfg, "hydra.job.num", default=None)
         run.job = int(num) if isinstance(num, int) else None
     times, error = read_log(run_dir)
