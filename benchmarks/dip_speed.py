@@ -24,7 +24,6 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -38,14 +37,9 @@ from skimage.metrics import peak_signal_noise_ratio as compare_psnr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from restore.dip.run import (  # noqa: E402
-    Problem,
-    StepTimer,
-    build_module,
-    fit,
-    resolve_channels_last,
-    rewrite_overrides,
-)
+from hydra.utils import instantiate  # noqa: E402
+
+from restore.dip.method import StepTimer  # noqa: E402
 from restore.utils.config import CONFIG_DIR  # noqa: E402
 
 OUT = ROOT / "experiments" / "results" / "dip_speed.json"
@@ -116,13 +110,18 @@ def plain_dip(net, net_input, img_noisy_np, img_np, num_iter, warmup, device, pr
     return list(np.diff(stamps)), list(np.diff(cpu_stamps))
 
 
-def lightning_dip(problem, cfg, net_state, z, warmup):
+def build_module(method, noisy, clean, device):
+    """The DIP module of ``model=dip`` for the noisy image (the identity operator, L2)."""
+    return method.module_for(noisy, gt=clean, device=device)
+
+
+def lightning_dip(method, noisy, clean, net_state, z, warmup, device):
     """restore.dip through the Trainer; the wall and CPU seconds of each step after ``warmup``."""
-    module = build_module(problem, cfg)
+    module = build_module(method, noisy, clean, device)
     module.generator.load_state_dict(net_state)
     module.z.copy_(z)
-    with tempfile.TemporaryDirectory() as tmp:
-        timer = fit(module, cfg, Path(tmp), StepTimer(skip=warmup, per_step=True))
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    timer = method.fit(module, accelerator=accelerator, timer=StepTimer(skip=warmup, per_step=True))
     return timer.step_times(), timer.step_times(cpu=True)
 
 
@@ -148,24 +147,19 @@ def main() -> None:
     img_np = (img.astype(np.float32) / 255).transpose(2, 0, 1)
     noise = np.random.RandomState(0).standard_normal(img.shape).transpose(2, 0, 1)
     img_noisy_np = (img_np + 25 / 255 * noise).astype(np.float32)
-    problem = Problem(
-        "astronaut",
-        "denoise",
-        torch.from_numpy(img_noisy_np)[None],
-        gt=torch.from_numpy(img_np)[None],
-    )
+    noisy, clean = torch.from_numpy(img_noisy_np)[None], torch.from_numpy(img_np)[None]
     total = args.warmup + args.iters
     results = []
     for precision in args.precisions:
-        accel = "gpu" if device.type == "cuda" else "cpu"
         with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose("dip", overrides=rewrite_overrides([
-                "task=denoise", "generator=skip", f"max_steps={total}",
-                f"trainer.precision={precision}", f"trainer.accelerator={accel}",
-                "early_stopping.window=10", "early_stopping.patience=1000",
-            ]))  # fmt: skip
+            cfg = compose("dip", overrides=[
+                "model/generator=skip", f"model.max_steps={total}",
+                f"model.precision={precision}", "model.early_stopping.window=10",
+                "model.patience=1000", "model.ssim_every=1",
+            ])  # fmt: skip
+        method = instantiate(cfg.model)
         L.seed_everything(0, verbose=False)
-        reference = build_module(problem, cfg)
+        reference = build_module(method, noisy, clean, device)
         net_state = copy.deepcopy(reference.generator.state_dict())
         z = reference.z.clone()
         runs = {"plain": ([], []), "restore_dip": ([], [])}  # (wall, cpu) seconds per iteration
@@ -182,7 +176,9 @@ def main() -> None:
                         net, zin, img_noisy_np, img_np, total, args.warmup, device, precision
                     )
                 else:
-                    timed[name] = lightning_dip(problem, cfg, net_state, z, args.warmup)
+                    timed[name] = lightning_dip(
+                        method, noisy, clean, net_state, z, args.warmup, device
+                    )
             for name, (wall, cpu) in timed.items():
                 runs[name][0].extend(wall)
                 runs[name][1].extend(cpu)
@@ -191,7 +187,7 @@ def main() -> None:
                 f"restore.dip {np.median(timed['restore_dip'][0]):.4f} s/it (wall)",
                 flush=True,
             )
-        entry = {"precision": precision, "restore_dip_channels_last": resolve_channels_last(cfg)}
+        entry = {"precision": precision, "restore_dip_channels_last": method._channels_last(device)}
         for i, clock in enumerate(("wall", "cpu")):
             plain_ips = 1 / statistics.median(runs["plain"][i])
             ours_ips = 1 / statistics.median(runs["restore_dip"][i])
