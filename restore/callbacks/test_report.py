@@ -32,17 +32,21 @@ def metric_columns(rows: list[dict[str, float | str]]) -> list[str]:
 
 
 def format_table(rows: list[dict[str, float | str]]) -> str:
-    """A plain-text table: set | PSNR | SSIM | input PSNR | input SSIM | gain."""
-    header = (
-        f"{'test set':<14}{'PSNR':>9}{'SSIM':>9}{'input PSNR':>12}{'input SSIM':>12}{'gain dB':>9}"
-    )
+    """A plain-text table: set | PSNR | SSIM | the task's own metrics | input PSNR | input SSIM |
+    gain (PSNR - input PSNR)."""
+    extra = [k for k in metric_columns(rows)[5:] if not k.startswith("input_")]
+    nan = float("nan")
+    header = f"{'test set':<14}{'PSNR':>9}{'SSIM':>9}" + "".join(f"{k:>11}" for k in extra)
+    header += f"{'input PSNR':>12}{'input SSIM':>12}{'gain dB':>9}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        psnr, in_psnr = r.get("psnr", float("nan")), r.get("input_psnr", float("nan"))
-        lines.append(
-            f"{r['set']:<14}{psnr:>9.2f}{r.get('ssim', float('nan')):>9.4f}"
-            f"{in_psnr:>12.2f}{r.get('input_ssim', float('nan')):>12.4f}{psnr - in_psnr:>9.2f}"
+        psnr, in_psnr = r.get("psnr", nan), r.get("input_psnr", nan)
+        line = f"{r['set']:<14}{psnr:>9.2f}{r.get('ssim', nan):>9.4f}"
+        line += "".join(
+            f"{r.get(k, nan):>11.4f}" if "ssim" in k else f"{r.get(k, nan):>11.2f}" for k in extra
         )
+        line += f"{in_psnr:>12.2f}{r.get('input_ssim', nan):>12.4f}{psnr - in_psnr:>9.2f}"
+        lines.append(line)
     return "\n".join(lines)
 
 
