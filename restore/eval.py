@@ -79,7 +79,7 @@ def write_evaluated(cfg: DictConfig) -> None:
     groups, not the checkpoint's), for ``restore.report``."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out / EVALUATED)
+    OmegaConf.save(OmegaConf.create(to_container(cfg)), out / EVALUATED)  # resolved, as stored
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

@@ -26,6 +26,7 @@ from restore.reporting.models import count_parameters, fits_each_image, run_task
 from restore.reporting.plots import psnr_bars, psnr_vs_sigma
 from restore.reporting.runs import Run, collect_runs
 from restore.reporting.tables import markdown_report, result_rows, write_csv
+from restore.utils.config import register_resolvers
 from restore.utils.errors import RestoreError
 
 
@@ -76,6 +77,7 @@ def make_report(
     timing_runs: int = 5,
 ) -> Report:
     """Collect the runs below ``dirs`` and write the report files (see the module docstring)."""
+    register_resolvers()  # run configs may name ${oc.env:PROJECT_ROOT} and the project's resolvers
     dirs = [Path(d) for d in dirs]
     runs, sweeps = collect_runs(dirs)
     out = Path(output) if output else (sweeps[0] if sweeps else dirs[0])
