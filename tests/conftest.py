@@ -83,3 +83,15 @@ def train_cfg(tmp_path):
         return compose_config("train", [*(FAST if fast else []), *overrides], tmp_path)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def gray_dncnn_ckpt(tmp_path_factory) -> Path:
+    """A tiny gray DnCNN (4 layers: receptive field 9) trained for a few steps, shared by the
+    tests that only read a checkpoint (predict, export, report, channel policy)."""
+    from restore.train import train
+
+    run = tmp_path_factory.mktemp("gray_dncnn")
+    overrides = [*FAST, "trainer.max_epochs=1", "test=false", "logger=[]"]
+    train(compose_config("train", [*overrides, "callbacks=[model_checkpoint]"], run))
+    return run / "checkpoints" / "last.ckpt"

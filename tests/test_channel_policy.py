@@ -3,8 +3,6 @@ pipeline alike (``restore.imaging.match_channels``), bit for bit the same 8-bit 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 import numpy as np
 import pytest
@@ -16,16 +14,7 @@ from restore.imaging import match_channels, quantize, rgb_to_gray
 from restore.inference import load_task
 from restore.pipeline import run_pipeline
 from restore.predict import predict
-from restore.train import train
-from tests.conftest import FAST, compose_config
-
-
-@pytest.fixture(scope="module")
-def gray_ckpt(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("gray")
-    overrides = [*FAST, "trainer.max_epochs=1", "test=false", "logger=[]", "model.depth=3"]
-    train(compose_config("train", [*overrides, "callbacks=[model_checkpoint]"], run))
-    return run / "checkpoints" / "last.ckpt"
+from tests.conftest import compose_config
 
 
 def test_rgb_to_gray_is_pils_luma_bit_for_bit():
@@ -38,7 +27,7 @@ def test_rgb_to_gray_is_pils_luma_bit_for_bit():
         match_channels(torch.zeros(1, 4, 2, 2), 1)
 
 
-def test_a_gray_model_restores_a_colour_photo_the_same_everywhere(gray_ckpt, tmp_path):
+def test_a_gray_model_restores_a_colour_photo_the_same_everywhere(gray_dncnn_ckpt, tmp_path):
     g = np.random.default_rng(0)
     base = torch.rand(1, 3, 12, 16, generator=torch.Generator().manual_seed(0))
     smooth = torch.nn.functional.interpolate(base, size=(48, 64), mode="bilinear")[0]
@@ -48,7 +37,7 @@ def test_a_gray_model_restores_a_colour_photo_the_same_everywhere(gray_ckpt, tmp
     Image.fromarray(photo.astype(np.uint8)).save(folder / "photo.png")
 
     # predict
-    cfg = compose_config("predict", [f"ckpt_path={gray_ckpt}", f"input={folder}"], tmp_path)
+    cfg = compose_config("predict", [f"ckpt_path={gray_dncnn_ckpt}", f"input={folder}"], tmp_path)
     with open_dict(cfg):
         cfg.output = str(tmp_path / "predicted")
     predict(cfg)
@@ -60,7 +49,7 @@ def test_a_gray_model_restores_a_colour_photo_the_same_everywhere(gray_ckpt, tmp
         [
             f"input={folder}",
             f"output={tmp_path / 'piped'}",
-            f"stages.denoise.ckpt={gray_ckpt}",
+            f"stages.denoise.ckpt={gray_dncnn_ckpt}",
             "~stages.deblur",
             "~stages.sr",
             "~stages.sharpen",
@@ -72,7 +61,7 @@ def test_a_gray_model_restores_a_colour_photo_the_same_everywhere(gray_ckpt, tmp
     piped = np.asarray(Image.open(tmp_path / "piped" / "1_denoise" / "photo.png"))
 
     # eval: the checkpoint's data config reads the colour test image into its gray test set
-    task = load_task(gray_ckpt)
+    task = load_task(gray_dncnn_ckpt)
     stored = OmegaConf.create(task.run_config)
     with open_dict(stored):
         stored.data.test_sets = {"photos": str(folder)}

@@ -15,24 +15,20 @@ from restore.export import export, export_onnx, onnx_parity
 from restore.inference.image_io import read_image, to_array, write_image
 from restore.inference.loading import load_task
 from restore.predict import predict, restore_tensor
-from restore.train import train
 from restore.utils.build import build_task
 from restore.utils.config import to_container
 from restore.utils.errors import ConfigError
 
-from .conftest import FAST, compose_config
+from .conftest import compose_config
 from .test_train import run_cli
 
 RNG = np.random.default_rng(0)
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
+def ckpt(gray_dncnn_ckpt) -> Path:
     """A tiny gray DnCNN (4 layers: receptive field 9) trained for a few steps."""
-    run = tmp_path_factory.mktemp("run")
-    overrides = [*FAST, "trainer.max_epochs=1", "test=false", "logger=[]"]
-    train(compose_config("train", [*overrides, "callbacks=[model_checkpoint]"], run))
-    return run / "checkpoints" / "last.ckpt"
+    return gray_dncnn_ckpt
 
 
 @pytest.fixture

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from restore.report import make_report
-from restore.train import train
 
-from .conftest import FAST, compose_config
+from .conftest import FAST
 from .test_train import run_cli
 
 
@@ -20,21 +19,15 @@ def rows_of(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-@pytest.fixture(scope="module")
-def dncnn_ckpt(tmp_path_factory) -> Path:
-    run = tmp_path_factory.mktemp("dncnn")
-    overrides = [*FAST, "trainer.max_epochs=1", "test=false", "logger=[]"]
-    train(compose_config("train", [*overrides, "callbacks=[model_checkpoint]"], run))
-    return run / "checkpoints" / "last.ckpt"
-
-
 @pytest.mark.slow
-def test_one_eval_multirun_puts_dip_and_a_checkpoint_in_one_table_and_grid(dncnn_ckpt, tmp_path):
+def test_one_eval_multirun_puts_dip_and_a_checkpoint_in_one_table_and_grid(
+    gray_dncnn_ckpt, tmp_path
+):
     sweep = tmp_path / "sweep"
     result = run_cli(
         "restore.eval",
         "-m",
-        f"ckpt_path=null,{dncnn_ckpt}",
+        f"ckpt_path=null,{gray_dncnn_ckpt}",
         "model=dip",  # the job without a checkpoint; the other keeps its DnCNN
         "model.max_steps=6",
         "model.input_depth=4",

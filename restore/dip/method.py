@@ -195,7 +195,6 @@ class DeepImagePrior(nn.Module):
         self.compile = compile
         self.seed = seed
         self.log_every_n_steps = log_every_n_steps
-        self.last_results: list[dict[str, Any]] = []
 
     def settings(self, kind: str) -> dict[str, Any]:
         """The schedule of a problem kind, with explicit settings applied."""
@@ -300,7 +299,7 @@ class DeepImagePrior(nn.Module):
             )
         device = batch.input.device
         accelerator = "gpu" if device.type == "cuda" else device.type
-        outputs, self.last_results = [], []
+        outputs = []
         with torch.enable_grad():  # evaluation loops run under no_grad
             for i in range(len(batch)):
                 y = batch.input[i : i + 1].contiguous()
@@ -316,6 +315,5 @@ class DeepImagePrior(nn.Module):
                 )
                 self.fit(module, accelerator=accelerator)
                 res = module.results()
-                self.last_results.append(res)
                 outputs.append(res["images"]["es"].to(device))
         return torch.cat(outputs)
