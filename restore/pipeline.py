@@ -29,7 +29,6 @@ import numpy as np
 import torch
 from kornia.filters import unsharp_mask
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
-from PIL import Image
 from torch import Tensor, nn
 from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
@@ -37,7 +36,9 @@ from torchmetrics.functional.image import (
 )
 
 from restore import imaging
-from restore.data.io import IMAGE_SUFFIXES, list_images, read_image
+from restore.data.io import list_images
+from restore.imaging import IMAGE_SUFFIXES
+from restore.inference.image_io import match_channels
 from restore.metrics import quantize
 from restore.utils.build import build_task
 from restore.utils.cli import clean_errors
@@ -164,19 +165,19 @@ def _pair_gt(inputs: list[Path], gt: Path | None) -> list[Path | None]:
     return [by_stem[p.stem] for p in inputs]
 
 
-def _channels_of(path: Path) -> int:
-    with Image.open(path) as im:
-        return 1 if im.mode in ("1", "L", "I", "I;16", "F", "LA") else 3
+def _read(path: Path, channels: int | None, device: torch.device) -> tuple[Tensor, int]:
+    """(1, C, H, W) float at the file's bit depth (upright by its EXIF orientation), and that
+    depth; ``channels`` (None: the file's) by the one channel policy, as predict's."""
+    image = imaging.read_image(path)
+    x = image.tensor
+    if channels:
+        x = match_channels(x, int(channels), path.name, image.bit_depth)
+    return x.to(device), image.bit_depth
 
 
-def _to_tensor(array: np.ndarray, device: torch.device) -> Tensor:
-    return torch.from_numpy(array.transpose(2, 0, 1).copy())[None].float().div(255).to(device)
-
-
-def _save(x: Tensor, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    a = quantize(x[0]).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(a[..., 0] if a.shape[2] == 1 else a).save(path)
+def _read_gt(path: Path, channels: int, device: torch.device) -> Tensor:
+    """The ground truth as 8-bit levels (what the written 8-bit images are scored against)."""
+    return imaging.to_float(imaging.read_uint8(path, channels))[None].to(device)
 
 
 def _score(x: Tensor, gt: Tensor | None) -> tuple[float | None, float | None, str]:
@@ -209,13 +210,13 @@ def run_pipeline(cfg: DictConfig) -> list[dict]:
     stages = build_stages(cfg.stages, device)
     rows = []
     for path, gt_path in zip(inputs, gts, strict=True):
-        channels = cfg.get("channels") or _channels_of(path)
-        x = _to_tensor(read_image(path, channels), device)
-        gt = _to_tensor(read_image(gt_path, channels), device) if gt_path else None
+        x, bits = _read(path, cfg.get("channels"), device)
+        gt = _read_gt(gt_path, x.shape[1], device) if gt_path else None
         trail = [("input", "", x)]
         for k, stage in enumerate(stages, start=1):
             x = stage.fn(x).float().clamp(0, 1)
-            _save(x, output / f"{k}_{stage.name}" / f"{path.stem}.png")
+            # at the input's bit depth: a 16-bit photo gives 16-bit PNGs
+            imaging.write_image(output / f"{k}_{stage.name}" / f"{path.stem}.png", x, bits)
             trail.append((stage.name, stage.description, x))
         for step, (name, description, y) in enumerate(trail):
             psnr, ssim, note = _score(y, gt)

@@ -20,7 +20,7 @@ PACKAGE = PROJECT_ROOT / "restore"
 # floor per module prefix (the longest prefix wins); 0 is the ground floor
 FLOORS = {
     "restore": 0,  # the package root: version only
-    "restore.imaging": 0,
+    "restore.imaging": 1,  # pixels: on the errors it raises (DataError)
     "restore.utils.errors": 0,
     "restore.utils.config": 1,
     "restore.metrics": 2,

@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
 from restore.degradations.base import Degradation, Observation, masked
 from restore.degradations.noise_source import NoiseSource, TorchNoise
+from restore.imaging import IMAGE_SUFFIXES, read_uint8
 from restore.utils.errors import DataError
 
 
@@ -257,7 +257,7 @@ class TextMask(MaskDegradation):
         return torch.stack(masks)[:, None].to(device=like.device, dtype=torch.float32)
 
 
-_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+_SUFFIXES = IMAGE_SUFFIXES
 
 
 class FileMask(MaskDegradation):
@@ -287,11 +287,8 @@ class FileMask(MaskDegradation):
                 raise DataError(f"mask folder {self.path} holds no images ({', '.join(_SUFFIXES)})")
             masks = []
             for f in files:
-                try:
-                    with Image.open(f) as im:
-                        gray = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-                except OSError as err:
-                    raise DataError(f"cannot read mask {f}: {err}") from None
+                # the one reader (restore.imaging): 8-bit luma, alpha dropped, EXIF upright
+                gray = read_uint8(f, channels=1)[..., 0].astype(np.float32) / 255.0
                 known = gray > self.threshold
                 masks.append(torch.from_numpy(~known if self.invert else known)[None, None])
             self._masks = masks

@@ -37,14 +37,14 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
-from PIL import Image
 from torch import Tensor
 from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
     structural_similarity_index_measure,
 )
 
-from restore.data.io import list_images, read_image
+from restore import imaging
+from restore.data.io import list_images
 from restore.degradations import Degradation, SeededNoise
 from restore.degradations.resize import imresize
 from restore.dip.method import DeepImagePrior, problem_kind
@@ -70,28 +70,27 @@ class Problem:
     operator: Callable[[Tensor], Tensor] | None = None  # None: the identity (or the mask)
     data_fit: str = "l2"
     noise: str = "none"
+    bit_depth: int = 8  # of the image file: the outputs are written and scored at it
 
     @property
     def kind(self) -> str:
         return problem_kind(self.mask, self.scale)
 
 
-def _is_gray(path: Path) -> bool:
-    try:
-        with Image.open(path) as im:
-            return im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "F")
-    except FileNotFoundError:
-        raise DataError(f"image {path} does not exist") from None
-    except OSError as err:
-        raise DataError(f"cannot read image {path}: {err}") from None
+def read(path: str | Path, channels: int | None = None) -> tuple[Tensor, int]:
+    """(1, C, H, W) float in [0, 1] at the file's bit depth (8 or 16), upright by its EXIF
+    orientation, and that bit depth; C from the file (gray: 1, else 3) unless given (the one
+    channel policy, :func:`restore.imaging.match_channels`)."""
+    image = imaging.read_image(path)
+    x = image.tensor
+    if channels:
+        x = imaging.match_channels(x, channels, image.bit_depth)
+    return x, image.bit_depth
 
 
 def load_image(path: str | Path, channels: int | None = None) -> Tensor:
     """(1, C, H, W) float in [0, 1]; C from the file (gray: 1, else 3) unless given."""
-    path = Path(path)
-    channels = channels or (1 if _is_gray(path) else 3)
-    array = np.array(read_image(path, channels))  # a writable copy for torch
-    return torch.from_numpy(array).permute(2, 0, 1)[None].float().div(255)
+    return read(path, channels)[0]
 
 
 def center_crop(x: Tensor, crop: Any, multiple: int = 1) -> Tensor:
@@ -120,7 +119,7 @@ def build_problem(
 ) -> Problem:
     """The DIP problem of ``image`` under ``degradation`` (see the module doc)."""
     image = Path(image)
-    x = load_image(image)
+    x, bits = read(image)
     noise = type(degradation).__name__
     degradation.eval()  # evaluation behaviour: e.g. the bicubic LR rounded as the benchmark files
     if not observed:
@@ -129,7 +128,15 @@ def build_problem(
         clean = center_crop(modcrop(x, degradation.scale), crop, multiple=degradation.scale)
         obs = degradation.observe(clean, SeededNoise([seed]))
         return Problem(
-            image.stem, obs.input, clean, obs.mask, obs.scale, obs.operator, obs.data_fit, noise
+            image.stem,
+            obs.input,
+            clean,
+            obs.mask,
+            obs.scale,
+            obs.operator,
+            obs.data_fit,
+            noise,
+            bits,
         )
     scale = degradation.scale
     truth = load_image(gt, channels=x.shape[1]) if gt else None
@@ -149,16 +156,19 @@ def build_problem(
     if mask is not None:
         mask = center_crop(mask, [s * scale for s in obs.shape[-2:]])
     operator = None if mask is not None else probe.operator
-    return Problem(image.stem, obs, truth, mask, scale, operator, probe.data_fit, noise)
+    return Problem(image.stem, obs, truth, mask, scale, operator, probe.data_fit, noise, bits)
 
 
 def _pair(crop: Any) -> list[int]:
     return [int(crop)] * 2 if isinstance(crop, int) else [int(v) for v in crop]
 
 
-def _scores(x: Tensor, gt: Tensor, scale: int = 1, y_channel: bool = False) -> dict[str, float]:
-    """PSNR/SSIM of the 8-bit result (published protocol: clip, round, score)."""
-    q = quantize(x)
+def _scores(
+    x: Tensor, gt: Tensor, scale: int = 1, y_channel: bool = False, bits: int = 8
+) -> dict[str, float]:
+    """PSNR/SSIM of the result rounded to ``bits`` (published protocol: clip, round to 8 bits,
+    score; a 16-bit image is rounded to its 16 bits)."""
+    q = quantize(x, bits)
     out = {
         "psnr": float(peak_signal_noise_ratio(q, gt, data_range=1.0)),
         "ssim": float(structural_similarity_index_measure(q, gt, data_range=1.0)),
@@ -173,19 +183,20 @@ def _scores(x: Tensor, gt: Tensor, scale: int = 1, y_channel: bool = False) -> d
     return out
 
 
-def psnr_in(x: Tensor, gt: Tensor, region: Tensor) -> float | None:
-    """PSNR of the 8-bit result over the pixels where ``region`` is 1 (None if there are none)."""
+def psnr_in(x: Tensor, gt: Tensor, region: Tensor, bits: int = 8) -> float | None:
+    """PSNR of the result rounded to ``bits`` over the pixels where ``region`` is 1 (None if
+    there are none)."""
     region = region.expand_as(gt)
     n = float(region.sum())
     if n == 0:
         return None
-    mse = float(((quantize(x) - gt) ** 2 * region).sum()) / n
+    mse = float(((quantize(x, bits) - gt) ** 2 * region).sum()) / n
     return 10 * math.log10(1 / max(mse, 1e-20))
 
 
-def psnr_holes(x: Tensor, gt: Tensor, mask: Tensor) -> float | None:
+def psnr_holes(x: Tensor, gt: Tensor, mask: Tensor, bits: int = 8) -> float | None:
     """PSNR over the unknown pixels (mask 0) only: what inpainting filled in."""
-    return psnr_in(x, gt, 1 - mask)
+    return psnr_in(x, gt, 1 - mask, bits)
 
 
 def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
@@ -195,9 +206,9 @@ def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
     return i, float(a[i])
 
 
-def save_png(x: Tensor, path: Path) -> None:
-    array = (quantize(x[0]).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).save(path)
+def save_png(x: Tensor, path: Path, bit_depth: int = 8) -> None:
+    """``x`` (1, C, H, W) in [0, 1] as an 8- or 16-bit PNG (:func:`restore.imaging.write_image`)."""
+    imaging.write_image(path, x, bit_depth)
 
 
 def plot_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -283,6 +294,7 @@ def run_one(
         "size": list(module.out_size),
         "observation_size": list(problem.observation.shape[-2:]),
         "channels": int(problem.observation.shape[1]),
+        "bit_depth": problem.bit_depth,
         "generator": type(module.generator).__name__,
         "precision": method.precision,
         "max_steps": int(module.max_steps),
@@ -294,31 +306,35 @@ def run_one(
         "seconds_per_iteration": timer.seconds_per_iteration(res["steps"]),
         "total_seconds": timer.t_end - timer.t_start,
     }
+    bits = problem.bit_depth
     if problem.gt is not None:
         sr = problem.scale > 1
-        summary |= _scores(images["es"], problem.gt, problem.scale, y_channel=sr)
+        summary |= _scores(images["es"], problem.gt, problem.scale, y_channel=sr, bits=bits)
         if images["es_raw"] is not None:
-            summary["psnr_raw_at_es"] = _scores(images["es_raw"], problem.gt)["psnr"]
-        final = _scores(images["final"], problem.gt, problem.scale, y_channel=sr)
+            summary["psnr_raw_at_es"] = _scores(images["es_raw"], problem.gt, bits=bits)["psnr"]
+        final = _scores(images["final"], problem.gt, problem.scale, y_channel=sr, bits=bits)
         summary |= {f"{k}_final": v for k, v in final.items()}
         it, value = _nan_argmax(res["curves"]["psnr_avg"])
         summary["oracle_iteration"], summary["oracle_psnr"] = it, value
         it, value = _nan_argmax(res["curves"]["psnr"])
         summary["oracle_iteration_raw"], summary["oracle_psnr_raw"] = it, value
         if not sr:  # the observation itself, scored as the evaluation's input row
-            summary["psnr_observation"] = _scores(problem.observation, problem.gt)["psnr"]
+            observed = _scores(problem.observation, problem.gt, bits=bits)
+            summary["psnr_observation"] = observed["psnr"]
         if problem.mask is not None:
-            summary["psnr_holes"] = psnr_holes(images["es"], problem.gt, problem.mask)
-            summary["psnr_holes_final"] = psnr_holes(images["final"], problem.gt, problem.mask)
-            summary["psnr_known"] = psnr_in(images["es"], problem.gt, problem.mask)
+            gt, mask = problem.gt, problem.mask
+            summary["psnr_holes"] = psnr_holes(images["es"], gt, mask, bits)
+            summary["psnr_holes_final"] = psnr_holes(images["final"], gt, mask, bits)
+            summary["psnr_known"] = psnr_in(images["es"], gt, mask, bits)
         if sr:  # baseline: MATLAB bicubic upscaling of the LR image
             bicubic = imresize(problem.observation, size=tuple(problem.gt.shape[-2:]))
-            base = _scores(bicubic, problem.gt, problem.scale, y_channel=True)
+            base = _scores(bicubic, problem.gt, problem.scale, y_channel=True, bits=bits)
             summary |= {f"{k}_bicubic": v for k, v in base.items()}
-    save_png(images["es"], out_dir / "restored.png")
-    save_png(images["final"], out_dir / "final.png")
+    # written at the image's bit depth: a 16-bit input gives 16-bit PNGs
+    save_png(images["es"], out_dir / "restored.png", bits)
+    save_png(images["final"], out_dir / "final.png", bits)
     obs = problem.observation * problem.mask if problem.mask is not None else problem.observation
-    save_png(obs, out_dir / "observation.png")
+    save_png(obs, out_dir / "observation.png", bits)
     np.savez_compressed(
         out_dir / "curves.npz", **{k: v for k, v in res["curves"].items() if v is not None}
     )
