@@ -52,11 +52,11 @@ def make_checkpoint(path: Path) -> None:
     import torch
 
     from restore.utils.build import build_task
-    from restore.utils.config import to_container
+    from restore.utils.config import CHECKPOINT_CONFIG_KEY, to_container
 
     cfg = _compose("train", ["model=dncnn", "model.depth=17", "model.width=64"], path.parent)
     task = build_task(cfg)
-    torch.save({"state_dict": task.state_dict(), "restore_config": to_container(cfg)}, path)
+    torch.save({"state_dict": task.state_dict(), CHECKPOINT_CONFIG_KEY: to_container(cfg)}, path)
 
 
 def make_image(path: Path, size: int) -> None:

@@ -15,9 +15,10 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from restore.inference.loading import load_checkpoint_config, load_task
 from restore.utils.build import build_task, build_trainer
 from restore.utils.cli import clean_errors
-from restore.utils.config import CONFIG_DIR, load_checkpoint_config, to_container
+from restore.utils.config import CONFIG_DIR, to_container
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +88,17 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("ckpt_path"):
         cfg = with_checkpoint_config(cfg)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
-    task = build_task(cfg)
-    task.run_config = to_container(cfg)
+    if cfg.get("ckpt_path"):  # the one loader: weights_only=True, one-line errors naming the file
+        task = load_task(cfg.ckpt_path, cfg=cfg)
+    else:
+        task = build_task(cfg)
+        task.run_config = to_container(cfg)
     write_evaluated(cfg)
     if getattr(task.net, "fits_observation", False):  # DIP optimises a network per test image
         with open_dict(cfg):
             cfg.trainer.inference_mode = False
     trainer, _, _ = build_trainer(cfg)
-    trainer.test(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=False)
+    trainer.test(task, datamodule=datamodule)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

@@ -28,7 +28,7 @@ import hydra
 import numpy as np
 import torch
 from kornia.filters import unsharp_mask
-from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch import Tensor, nn
 from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
@@ -39,11 +39,12 @@ from restore import imaging
 from restore.data.io import list_images
 from restore.imaging import IMAGE_SUFFIXES
 from restore.inference.image_io import match_channels
+from restore.inference.loading import load_task
 from restore.metrics import quantize
-from restore.utils.build import build_task
 from restore.utils.cli import clean_errors
-from restore.utils.config import CONFIG_DIR, load_checkpoint_config
+from restore.utils.config import CONFIG_DIR
 from restore.utils.errors import ConfigError, DataError
+from restore.utils.tables import text_table
 
 log = logging.getLogger(__name__)
 
@@ -75,26 +76,12 @@ class Stage:
 
 
 def _load_checkpoint_stage(name: str, path: str | Path, device: torch.device) -> Stage:
-    cfg = load_checkpoint_config(path)
-    if cfg is None:
-        raise ConfigError(
-            f"stages.{name}.ckpt={path} holds no restore config: use a checkpoint written by "
-            "restore.train"
-        )
+    # the platform's one loader: the stored config, built for inference, and its weights
+    task = load_task(path, what=f"stages.{name}.ckpt").to(device)
+    cfg = OmegaConf.create(task.run_config)
     target = str(cfg.task.get("_target_", ""))
     if target.endswith("InpaintTask"):
         raise ConfigError(f"stages.{name}: an inpainting checkpoint needs a mask per image")
-    with open_dict(cfg):
-        # Inference needs the network only: no loss (a perceptual loss would load VGG weights)
-        # and no initial weights file (the checkpoint's weights replace them).
-        cfg.loss = {"_target_": "torch.nn.L1Loss"}
-        if "weights" in cfg.model:
-            cfg.model.weights = None
-    task = build_task(cfg)
-    state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    weights = {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
-    task.net.load_state_dict(weights)
-    task.eval().to(device)
     channels = int(cfg.data.channels)
 
     @torch.no_grad()
@@ -244,8 +231,8 @@ def run_pipeline(cfg: DictConfig) -> list[dict]:
 
 def format_table(rows: list[dict]) -> str:
     """Mean PSNR/SSIM per stage over the images where the stage was scored."""
-    header = f"{'step':<5}{'stage':<12}{'size':>10}{'PSNR':>8}{'SSIM':>8}  {'what':<36}scored"
-    lines = [header, "-" * (len(header) + 24)]
+    header = ["step", "stage", "size", "PSNR", "SSIM", "what", "scored"]
+    lines = []
     steps: dict[int, list[dict]] = {}
     for r in rows:
         steps.setdefault(r["step"], []).append(r)
@@ -256,11 +243,8 @@ def format_table(rows: list[dict]) -> str:
         first = group[0]
         size = f"{first['height']}x{first['width']}"
         note = f"{len(scored)}/{len(group)} images" if scored else f"no: {first['note']}"
-        lines.append(
-            f"{step:<5}{first['stage']:<12}{size:>10}{psnr:>8.2f}{ssim:>8.4f}  "
-            f"{first['what'] or '-':<36}{note}"
-        )
-    return "\n".join(lines)
+        lines.append([step, first["stage"], size, psnr, ssim, first["what"] or "-", note])
+    return text_table(header, lines, ["<5", "<12", ">10", ">8.2f", ">8.4f", "  <36", "<"])
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="pipeline")

@@ -9,7 +9,6 @@ written to ``output`` under its own name, in its own format and bit depth.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 import cv2
@@ -34,6 +33,7 @@ from restore.tasks.ensemble import self_ensemble
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR
 from restore.utils.errors import ConfigError, DataError
+from restore.utils.timing import Stopwatch
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def predict(cfg: DictConfig) -> list[Path]:
     )
     written, failed = [], []
     for path in files:
-        start = time.perf_counter()
+        watch = Stopwatch().start()
         try:
             image = read_image(path)
         except DataError as err:  # one bad file does not stop a folder
@@ -180,7 +180,7 @@ def predict(cfg: DictConfig) -> list[Path]:
             image.mode,
             image.bit_depth,
             target,
-            time.perf_counter() - start,
+            watch.seconds(),
         )
         written.append(target)
     if failed:

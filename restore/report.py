@@ -28,6 +28,7 @@ from restore.reporting.runs import Run, collect_runs
 from restore.reporting.tables import markdown_report, result_rows, write_csv
 from restore.utils.config import register_resolvers
 from restore.utils.errors import RestoreError
+from restore.utils.tables import markdown_table
 
 
 @dataclass
@@ -58,11 +59,10 @@ def _grid_markdown(grid: Grid, output: Path) -> str:
         f"`{grid.image}` of `{grid.test_set}`, rows {top}-{top + h}, columns {left}-{left + w}:"
         " PSNR of the whole image and of the crop.",
         "",
-        "| panel | PSNR | crop PSNR |",
-        "|---|---|---|",
     ]
-    lines += [f"| input {e.label} | {e.psnr:.2f} | {e.crop_psnr:.2f} |" for e in grid.inputs]
-    lines += [f"| `{e.label}` | {e.psnr:.2f} | {e.crop_psnr:.2f} |" for e in grid.restored]
+    panels = [[f"input {e.label}", e.psnr, e.crop_psnr] for e in grid.inputs]
+    panels += [[f"`{e.label}`", e.psnr, e.crop_psnr] for e in grid.restored]
+    lines.append(markdown_table(["panel", "PSNR", "crop PSNR"], panels, ["", ".2f", ".2f"]))
     lines += [f"- not in the grid: {s}" for s in grid.skipped]
     return "\n".join(lines)
 

@@ -23,6 +23,8 @@ FLOORS = {
     "restore.imaging": 1,  # pixels: on the errors it raises (DataError)
     "restore.utils.errors": 0,
     "restore.utils.config": 1,
+    "restore.utils.tables": 1,  # text and Markdown tables (test report, pipeline, report)
+    "restore.utils.timing": 1,  # the wall clock, Stopwatch, median of runs
     "restore.metrics": 2,
     "restore.degradations": 2,
     "restore.losses": 2,

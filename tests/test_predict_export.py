@@ -16,7 +16,7 @@ from restore.inference.image_io import read_image, to_array, write_image
 from restore.inference.loading import load_task
 from restore.predict import predict, restore_tensor
 from restore.utils.build import build_task
-from restore.utils.config import to_container
+from restore.utils.config import CHECKPOINT_CONFIG_KEY, to_container
 from restore.utils.errors import ConfigError
 
 from .conftest import compose_config
@@ -101,7 +101,7 @@ def untrained_checkpoint(path: Path, *overrides: str) -> Path:
     cfg = compose_config("train", list(overrides), path.parent)
     task = build_task(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": task.state_dict(), "restore_config": to_container(cfg)}, path)
+    torch.save({"state_dict": task.state_dict(), CHECKPOINT_CONFIG_KEY: to_container(cfg)}, path)
     return path
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from restore.utils.tables import text_table
+
 
 def test_table(metrics: dict[str, float]) -> list[dict[str, float | str]]:
     """Rows per test set from logged ``test/<set>/<metric>`` values."""
@@ -36,18 +38,16 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
     gain (PSNR - input PSNR)."""
     extra = [k for k in metric_columns(rows)[5:] if not k.startswith("input_")]
     nan = float("nan")
-    header = f"{'test set':<14}{'PSNR':>9}{'SSIM':>9}" + "".join(f"{k:>11}" for k in extra)
-    header += f"{'input PSNR':>12}{'input SSIM':>12}{'gain dB':>9}"
-    lines = [header, "-" * len(header)]
+    header = ["test set", "PSNR", "SSIM", *extra, "input PSNR", "input SSIM", "gain dB"]
+    specs = ["<14", ">9.2f", ">9.4f"]
+    specs += [">11.4f" if "ssim" in k else ">11.2f" for k in extra]
+    specs += [">12.2f", ">12.4f", ">9.2f"]
+    lines = []
     for r in rows:
         psnr, in_psnr = r.get("psnr", nan), r.get("input_psnr", nan)
-        line = f"{r['set']:<14}{psnr:>9.2f}{r.get('ssim', nan):>9.4f}"
-        line += "".join(
-            f"{r.get(k, nan):>11.4f}" if "ssim" in k else f"{r.get(k, nan):>11.2f}" for k in extra
-        )
-        line += f"{in_psnr:>12.2f}{r.get('input_ssim', nan):>12.4f}{psnr - in_psnr:>9.2f}"
-        lines.append(line)
-    return "\n".join(lines)
+        metrics = [r.get(k, nan) for k in ("ssim", *extra)]
+        lines.append([r["set"], psnr, *metrics, in_psnr, r.get("input_ssim", nan), psnr - in_psnr])
+    return text_table(header, lines, specs)
 
 
 class TestReport(L.Callback):

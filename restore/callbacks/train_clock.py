@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import lightning as L
+
+from restore.utils.timing import Stopwatch
 
 
 class TrainClock(L.Callback):
@@ -17,26 +17,22 @@ class TrainClock(L.Callback):
 
     def __init__(self, log_key: str | None = "time/train_min"):
         self.log_key = log_key
-        self.elapsed = 0.0
-        self._start: float | None = None
+        self.watch = Stopwatch()
 
     def state_dict(self) -> dict:
         return {"elapsed": self.seconds()}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.elapsed = float(state_dict.get("elapsed", 0.0))
+        self.watch.elapsed = float(state_dict.get("elapsed", 0.0))
 
     def seconds(self) -> float:
-        running = time.monotonic() - self._start if self._start is not None else 0.0
-        return self.elapsed + running
+        return self.watch.seconds()
 
     def _pause(self) -> None:
-        if self._start is not None:
-            self.elapsed += time.monotonic() - self._start
-            self._start = None
+        self.watch.stop()
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.monotonic()
+        self.watch.start()
 
     def on_validation_start(self, trainer, pl_module) -> None:
         self._pause()
@@ -46,7 +42,7 @@ class TrainClock(L.Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.training:
-            self._start = time.monotonic()
+            self.watch.start()
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if self.log_key and not trainer.sanity_checking:

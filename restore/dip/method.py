@@ -34,6 +34,7 @@ from restore.data.batch import Batch
 from restore.degradations.base import Observation
 from restore.dip.module import DIPModule
 from restore.utils.errors import ConfigError
+from restore.utils.timing import clock
 
 PROBLEMS = ("denoise", "sr", "inpaint")
 SCHEDULED = ("max_steps", "reg_noise_std", "patience")
@@ -60,7 +61,11 @@ class _Steps(Dataset):
 
 
 class StepTimer(Callback):
-    """Wall time of the steps after the first ``skip`` (allocation, compilation, warm-up)."""
+    """Wall time of the steps after the first ``skip`` (allocation, compilation, warm-up).
+
+    Stamps of the platform's wall clock (:data:`restore.utils.timing.clock`) at batch starts,
+    differenced per step; the process CPU time beside them.
+    """
 
     def __init__(self, skip: int = 1, per_step: bool = False):
         self.skip = skip
@@ -78,20 +83,20 @@ class StepTimer(Callback):
             torch.cuda.synchronize(module.device)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.t_start = time.perf_counter()
+        self.t_start = clock()
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         if self.per_step and batch_idx >= self.skip:
             self._sync(pl_module)
-            self.starts.append(time.perf_counter())
+            self.starts.append(clock())
             self.cpu_starts.append(time.process_time())
         if batch_idx == self.skip:
             self._sync(pl_module)
-            self.t0, self.timed_from = time.perf_counter(), batch_idx
+            self.t0, self.timed_from = clock(), batch_idx
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._sync(pl_module)
-        self.t_end = time.perf_counter()
+        self.t_end = clock()
         self.cpu_end = time.process_time()
 
     def step_times(self, cpu: bool = False) -> list[float]:

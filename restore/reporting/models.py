@@ -2,52 +2,22 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
+from restore.inference import loading
+from restore.inference.loading import build_for_inference
 from restore.tasks import RestorationTask
-from restore.utils.build import build_task
-from restore.utils.errors import ConfigError
+from restore.utils.timing import median_seconds
 
 
 def load_task(ckpt_path: Path) -> tuple[RestorationTask, DictConfig]:
-    """The task built from the config stored in the checkpoint, with its trained weights, in eval.
-
-    Only what inference needs is built: the loss is replaced by a plain MSE (a perceptual loss
-    would fetch VGG weights), the optimizer and scheduler are left out, and ``model.weights``
-    (released weights to start from) is dropped since the checkpoint's weights replace them.
-    """
-    # weights_only: a checkpoint is data; loading it must not run code.
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    stored = ckpt.get("restore_config")
-    if stored is None:
-        raise ConfigError(f"{ckpt_path} holds no restore_config: it was not written by restore")
-    cfg = OmegaConf.create(stored)
-    task = build_for_inference(cfg)
-    missing, _ = task.load_state_dict(ckpt["state_dict"], strict=False)
-    missing = [k for k in missing if k.startswith("net.")]
-    if missing:
-        raise ConfigError(
-            f"{ckpt_path}: the rebuilt model has weights the checkpoint lacks: {missing[:5]}"
-        )
-    return task.eval(), cfg
-
-
-def build_for_inference(cfg: DictConfig, keep_weights: bool = False) -> RestorationTask:
-    """The task of a run config, with only what inference needs (see :func:`load_task`);
-    ``keep_weights`` keeps ``model.weights`` (a run that scored released weights)."""
-    build_cfg = cfg.copy()
-    with open_dict(build_cfg):
-        build_cfg.loss = {"_target_": "torch.nn.MSELoss"}
-        build_cfg.optimizer = None
-        build_cfg.scheduler = None
-        if "weights" in build_cfg.model and not keep_weights:
-            build_cfg.model.weights = None
-    return build_task(build_cfg).eval()
+    """The task of a checkpoint with its trained weights, in eval mode (the platform's one loader,
+    :func:`restore.inference.loading.load_task`), and the config it was built from."""
+    task = loading.load_task(ckpt_path)
+    return task, OmegaConf.create(task.run_config)
 
 
 def run_task(checkpoint: Path | None, config: DictConfig) -> tuple[RestorationTask, DictConfig]:
@@ -79,16 +49,11 @@ def count_parameters(task: RestorationTask, channels: int = 1) -> int:
 def time_inference(task: RestorationTask, channels: int, size: int = 256, runs: int = 5) -> float:
     """Median milliseconds of ``task.restore`` on one ``channels x size x size`` input, float32 CPU.
 
-    One warm-up pass first (allocator, oneDNN kernel selection); timed with ``perf_counter``.
+    One warm-up pass first (allocator, oneDNN kernel selection); timed with ``perf_counter``
+    (:func:`restore.utils.timing.median_seconds`).
     """
     task = task.float().cpu()
     x = torch.rand(1, channels, size, size)
     if task.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    task.restore(x)
-    times = []
-    for _ in range(max(1, runs)):
-        start = time.perf_counter()
-        task.restore(x)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(lambda: task.restore(x), runs=max(1, runs), warmup=1)

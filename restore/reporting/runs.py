@@ -144,9 +144,9 @@ def tested_checkpoint(ckpt_dir: Path) -> Path | None:
     if len(kept) == 1:
         return kept[0]
     if len(kept) > 1 and last.is_file():
-        import torch
+        from restore.inference.loading import read_checkpoint  # late: torch only when needed
 
-        state = torch.load(last, map_location="cpu", weights_only=True).get("callbacks", {})
+        state = read_checkpoint(last).get("callbacks", {})
         for key, value in state.items():
             if key.startswith("ModelCheckpoint") and value.get("best_model_path"):
                 best = ckpt_dir / Path(value["best_model_path"]).name  # the folder may have moved

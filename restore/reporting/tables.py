@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from restore.reporting.runs import OK, Run, common_overrides
+from restore.utils.tables import markdown_table as table
 
 COLUMNS = [
     "run",
@@ -105,10 +106,6 @@ def _params(n: int | None) -> str:
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}k" if n >= 1e3 else str(n)
 
 
-def _cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     # the task's own metrics of the restored images (SR's rgb_psnr, inpainting's hole_psnr, ...)
     extra = [k for k in metric_keys(rows)[4:] if not k.startswith("input_")]
@@ -128,7 +125,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "inference ms",
         "status",
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for r in rows:
         ok = r["status"] == OK
         psnr, inp = r.get("psnr"), r.get("input_psnr")
@@ -150,8 +147,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             _num(r.get("inference_ms"), ".1f"),
             status,
         ]
-        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
-    return "\n".join(lines)
+        lines.append([str(c) for c in cells])
+    return table(header, lines)
 
 
 def markdown_report(

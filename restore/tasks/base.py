@@ -26,6 +26,7 @@ from restore.degradations.base import masked
 from restore.degradations.resize import imresize
 from restore.metrics import quantize, restoration_metrics
 from restore.tasks.ensemble import self_ensemble
+from restore.utils.config import CHECKPOINT_CONFIG_KEY
 from restore.utils.errors import ConfigError, DataError
 
 
@@ -294,4 +295,4 @@ class RestorationTask(L.LightningModule):
     # -- checkpoints -------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.run_config is not None:
-            checkpoint["restore_config"] = self.run_config
+            checkpoint[CHECKPOINT_CONFIG_KEY] = self.run_config

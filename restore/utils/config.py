@@ -1,4 +1,4 @@
-"""Hydra/OmegaConf plumbing: resolvers, the project root, and configs stored in checkpoints."""
+"""Hydra/OmegaConf plumbing: resolvers, the project root, and the key of configs in checkpoints."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
-
-from restore.utils.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "conf"
+
+# The key under which ``RestorationTask.on_save_checkpoint`` stores the resolved run config in a
+# checkpoint; every reader (``restore.inference.loading``) looks it up by this name.
+CHECKPOINT_CONFIG_KEY = "restore_config"
 
 
 def _fraction_of(total: int, fraction: float) -> int:
@@ -38,20 +39,6 @@ def register_resolvers() -> None:
 def to_container(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain data (what checkpoints store)."""
     return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)
-
-
-def load_checkpoint_config(ckpt_path: str | Path) -> DictConfig | None:
-    """The resolved config a training run stored in its checkpoint, or None for a bare one."""
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise ConfigError(f"ckpt_path {path} does not exist: give the path of a .ckpt file")
-    try:
-        # weights_only: a checkpoint is data; it must not run code when loaded.
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ConfigError(f"ckpt_path {path} is not a readable checkpoint: {err}") from None
-    stored = ckpt.get("restore_config")
-    return OmegaConf.create(stored) if stored is not None else None
 
 
 register_resolvers()
