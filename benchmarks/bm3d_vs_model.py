@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from restore.archs import DnCNN
-from restore.data import list_images, read_image
 from restore.data.batch import Batch
 from restore.degradations import GaussianNoise
+from restore.imaging import list_images, read_uint8
 from restore.metrics import quantize
 from restore.tasks import DenoisingTask, RestorationTask
 from restore.utils.config import PROJECT_ROOT
@@ -94,7 +94,7 @@ def main() -> None:
         files = list_images(SHARED / set_name, f"test set {set_name}")[: args.limit]
         rows, t_bm3d, t_model = [], 0.0, 0.0
         for path in files:
-            clean = torch.tensor(read_image(path, 1)[..., 0], dtype=torch.float32)[None, None] / 255
+            clean = torch.tensor(read_uint8(path, 1)[..., 0], dtype=torch.float32)[None, None] / 255
             with torch.inference_mode():
                 batch = task.observe(Batch(target=clean, seed=torch.tensor([0])))
             noisy = batch.input.contiguous()

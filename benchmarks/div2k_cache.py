@@ -1,14 +1,14 @@
 """DIV2K training patches per second with and without the decode-once memory-mapped cache.
 
-Builds a synthetic DIV2K-shaped tree in a temporary folder: ``--images`` (20) 2040x1356 RGB PNGs
-of random photo-like texture (smooth random colour fields, edges and grain, so that PNG sizes
-and decode times are close to DIV2K's ~4.4 MB average) in ``DIV2K_train_HR`` (plus two in
-``DIV2K_valid_HR``), and their X2 LR files. Then it times ``DIV2KDataModule.train_dataloader``
-(DataLoader, num_workers 0, HR patch 96, batch 16) with ``cache: false`` (every patch decodes its
-PNG(s)) and ``cache: true`` (patches are read from memory-mapped .npy files), for
-``lr_source: bicubic`` (HR only) and ``lr_source: files`` (HR + aligned LR patch). The one-time
-cost of building the cache is reported separately. Rounds alternate the two settings; the best
-round of each is kept.
+Builds a synthetic DIV2K-shaped tree in a temporary folder: ``--images`` (20) 2040x1356 RGB PNGs of
+random photo-like texture (smooth random colour fields, edges and grain, so that PNG sizes and
+decode times are close to DIV2K's ~4.4 MB average) in ``DIV2K_train_HR`` (plus two in
+``DIV2K_valid_HR``), and their X2 LR files. Then it times the ``train_dataloader`` of
+``RestorationDataModule`` on the ``div2k`` layout (DataLoader, num_workers 0, HR patch 96, batch 16)
+with ``cache: false`` (every patch decodes its PNG(s)) and ``cache: true`` (patches are read from
+memory-mapped .npy files), for ``lr_source: bicubic`` (HR only) and ``lr_source: files`` (HR +
+aligned LR patch). The one-time cost of building the cache is reported separately. Rounds alternate
+the two settings; the best round of each is kept.
 
     python benchmarks/div2k_cache.py [--images 20] [--rounds 3]
 
@@ -24,13 +24,15 @@ import platform
 import shutil
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from restore.data.div2k import DIV2KDataModule
+from restore.data import RestorationDataModule
+from restore.data.div2k import div2k
 
 RESULTS = Path(__file__).resolve().parents[1] / "experiments" / "results" / "div2k_cache.json"
 SIZE = (2040, 1356)  # DIV2K's usual width x height
@@ -66,7 +68,7 @@ def make_fixture(root: Path, n_train: int, seed: int = 0) -> dict:
     return {"hr_png_mean_mb": round(float(np.mean(sizes)) / 1e6, 2)}
 
 
-def patches_per_second(dm: DIV2KDataModule) -> float:
+def patches_per_second(dm: RestorationDataModule) -> float:
     dm.setup("fit")
     loader = dm.train_dataloader()
     start = time.perf_counter()
@@ -102,11 +104,11 @@ def run(args: argparse.Namespace) -> dict:
         out["fixture"]["build_s"] = round(time.perf_counter() - t0, 1)
         for lr_source in ("bicubic", "files"):
 
-            def dm(cache: bool, n: int, lr_source=lr_source) -> DIV2KDataModule:
-                return DIV2KDataModule(
-                    str(root),
+            def dm(cache: bool, n: int, lr_source=lr_source) -> RestorationDataModule:
+                return RestorationDataModule(
+                    partial(div2k, str(root), scale=2, lr_source=lr_source),
+                    channels=3,
                     scale=2,
-                    lr_source=lr_source,
                     cache=cache,
                     patch_size=96,
                     batch_size=16,

@@ -1,11 +1,13 @@
 """The ground floor of pixels: reading and writing image files, 8-bit rounding and luma.
 
 Every module that reads or writes an image file, rounds to 8 bits or takes the luma of an image
-imports these, so a benchmark LR image, a metric, a training patch and a saved PNG agree on the
-same levels: :func:`read_image` / :func:`write_image` (8/16-bit PNG and TIFF, EXIF orientation,
-alpha kept aside), :func:`image_info` (size and gray-ness from the header), :func:`read_uint8`
-(the data layer's reader), :func:`to_chw` / :func:`to_float` / :func:`to_array` (arrays and
-tensors), :func:`quantize`, :func:`rgb_to_gray`, :func:`rgb_to_y` and :func:`match_channels`.
+imports these, so a benchmark LR image, a metric, a training patch and a saved PNG agree on the same
+levels: :func:`read_image` / :func:`write_image` (8/16-bit PNG and TIFF, EXIF orientation, alpha
+kept aside), :func:`image_info` (size and gray-ness from the header), :func:`list_images`,
+:func:`read_uint8` (the data layer's reader), :func:`to_chw` / :func:`to_float` / :func:`to_array`
+(arrays and tensors), :func:`quantize`, :func:`rgb_to_gray`, :func:`rgb_to_y`,
+:func:`match_channels` and the one centred crop (:func:`center_box`, :func:`center_crop`) that
+evaluation, DIP and the report grids share.
 """
 
 from __future__ import annotations
@@ -26,7 +28,10 @@ from restore.utils.errors import DataError
 __all__ = [
     "IMAGE_SUFFIXES",
     "LoadedImage",
+    "center_box",
+    "center_crop",
     "image_info",
+    "list_images",
     "match_channels",
     "quantize",
     "read_image",
@@ -262,6 +267,23 @@ def read_image(path: str | Path) -> LoadedImage:
     return _decode(Path(path))
 
 
+def list_images(folder: str | Path, what: str = "image folder") -> list[Path]:
+    """The image files of ``folder`` (:data:`IMAGE_SUFFIXES`), sorted by name; a one-line error
+    naming the folder when it is missing or holds none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{what} {folder} does not exist: check the path")
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    )
+    if not files:
+        raise DataError(
+            f"{what} {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): put images there or "
+            "give another folder"
+        )
+    return files
+
+
 def image_info(path: str | Path) -> tuple[int, int, bool]:
     """(height, width, gray) of an image as :func:`read_image` decodes it (upright), from its
     header where Pillow can parse it; ``gray``: the file is single-channel (gray, gray + alpha).
@@ -322,6 +344,42 @@ def read_uint8(path: str | Path, channels: int = 3) -> np.ndarray:
     """The data layer's reader: (H, W, ``channels``) uint8 pixels of any readable image, 16-bit
     files reduced by :func:`to_uint8`, alpha dropped, channels by :func:`to_channels`."""
     return to_channels(to_uint8(read_image(path).pixels), channels)
+
+
+def center_box(
+    height: int, width: int, crop: int | tuple[int, int] | None, multiple: int = 1
+) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the centred ``crop`` (a side, (h, w), or None: all) of a
+    ``height`` x ``width`` image, clipped to it, sides rounded down to multiples of ``multiple``.
+
+    >>> center_box(10, 7, 4)
+    (3, 1, 4, 4)
+    >>> center_box(10, 7, None, multiple=2)
+    (0, 0, 10, 6)
+    """
+    if crop is None:
+        ch, cw = height, width
+    elif isinstance(crop, int):
+        ch = cw = crop
+    else:
+        ch, cw = (int(v) for v in crop)
+    ch = min(ch, height) // multiple * multiple
+    cw = min(cw, width) // multiple * multiple
+    if ch < 1 or cw < 1:
+        raise ValueError(
+            f"crop {crop} leaves no pixel of a {height}x{width} image (multiple {multiple})"
+        )
+    return (height - ch) // 2, (width - cw) // 2, ch, cw
+
+
+def center_crop(x: Tensor, crop: int | tuple[int, int] | None, multiple: int = 1) -> Tensor:
+    """The centred crop of the last two dimensions of ``x`` (see :func:`center_box`).
+
+    >>> center_crop(torch.arange(25).view(1, 5, 5), 3, multiple=2).tolist()
+    [[[6, 7], [11, 12]]]
+    """
+    top, left, h, w = center_box(x.shape[-2], x.shape[-1], crop, multiple)
+    return x[..., top : top + h, left : left + w]
 
 
 def to_chw(pixels: np.ndarray) -> Tensor:

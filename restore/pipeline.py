@@ -36,7 +36,6 @@ from torchmetrics.functional.image import (
 )
 
 from restore import imaging
-from restore.data.io import list_images
 from restore.imaging import IMAGE_SUFFIXES
 from restore.inference.image_io import match_channels
 from restore.inference.loading import load_task
@@ -130,7 +129,7 @@ def build_stages(stages: DictConfig | ListConfig, device: torch.device) -> list[
 
 def _image_files(path: Path, what: str) -> list[Path]:
     if path.is_dir():
-        return list_images(path, what)
+        return imaging.list_images(path, what)
     if not path.is_file():
         raise DataError(f"{what} {path} does not exist")
     if path.suffix.lower() not in IMAGE_SUFFIXES:

@@ -19,13 +19,8 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from restore.data.batch import Batch
-from restore.inference.image_io import (
-    list_inputs,
-    match_channels,
-    read_image,
-    to_mode,
-    write_image,
-)
+from restore.imaging import read_image, write_image
+from restore.inference.image_io import list_inputs, match_channels, to_mode
 from restore.inference.loading import load_task, model_channels
 from restore.inference.tiling import tiled_apply
 from restore.tasks import RestorationTask

@@ -68,7 +68,7 @@ def test_a_gray_model_restores_a_colour_photo_the_same_everywhere(gray_dncnn_ckp
         stored.data.num_workers = 0
     datamodule = hydra.utils.instantiate(stored.data)
     datamodule.setup("test")
-    loaders = dict(zip(datamodule.test_images, datamodule.test_dataloader(), strict=True))
+    loaders = dict(zip(datamodule.test_set_names, datamodule.test_dataloader(), strict=True))
     batch = next(iter(loaders["photos"]))
     with torch.inference_mode():
         restored = task.restore(batch.target.float() / 255)

@@ -22,13 +22,13 @@ def test_unknown_config_option_lists_valid_ones():
 
 def test_missing_data_folder_names_the_path(tmp_path):
     missing = tmp_path / "nowhere"
-    result = run_cli("restore.train", "data=folder", f"data.root={missing}", *FAST)
-    assert_clean_error(result, f"error: data.root {missing} does not exist")
+    result = run_cli("restore.train", "data=folder", f"data.layout.root={missing}", *FAST)
+    assert_clean_error(result, f"error: data.layout.root {missing} does not exist")
 
 
 def test_empty_data_folder_names_the_path(tmp_path):
     (tmp_path / "train").mkdir()
-    result = run_cli("restore.train", "data=folder", f"data.root={tmp_path}", *FAST)
+    result = run_cli("restore.train", "data=folder", f"data.layout.root={tmp_path}", *FAST)
     assert_clean_error(result, f"{tmp_path / 'train'} holds no images")
 
 
@@ -36,7 +36,7 @@ def test_unreadable_image_names_the_file(tmp_path):
     (tmp_path / "train").mkdir()
     bad = tmp_path / "train" / "broken.png"
     bad.write_bytes(b"this is not a png")
-    result = run_cli("restore.train", "data=folder", f"data.root={tmp_path}", *FAST)
+    result = run_cli("restore.train", "data=folder", f"data.layout.root={tmp_path}", *FAST)
     assert_clean_error(result, f"cannot read image {bad}")
 
 

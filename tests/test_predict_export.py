@@ -12,7 +12,7 @@ from PIL import Image
 
 from restore.archs import EDSR
 from restore.export import export, export_onnx, onnx_parity
-from restore.inference.image_io import read_image, to_array, write_image
+from restore.imaging import read_image, to_array, write_image
 from restore.inference.loading import load_task
 from restore.predict import predict, restore_tensor
 from restore.utils.build import build_task

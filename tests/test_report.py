@@ -88,7 +88,7 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
         assert Path(row["checkpoint"]).parent == run_dir / "checkpoints"
     for row in failed:
         assert "data.patch_size=4096" in row["label"]
-        assert row["error"].startswith("ValueError: data.patch_size=4096 is larger than")
+        assert row["error"].startswith("DataError: data.patch_size=4096 is larger than")
         assert row["psnr"] == "" and row["params"] == ""
     # the noisier input is the worse one, by about 20*log10(25/15) dB
     by_sigma = {float(r["sigma"]): float(r["input_psnr"]) for r in ok}
@@ -100,7 +100,7 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
     end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
     table = lines[start:end]
     assert len(table) == 2 + 4  # header, rule, rows
-    failed_lines = [line for line in table if "failed: ValueError: data.patch_size=4096" in line]
+    failed_lines = [line for line in table if "failed: DataError: data.patch_size=4096" in line]
     assert len(failed_lines) == 2
     assert all("data.patch_size=4096" in line for line in failed_lines)
     assert "2 ok, 2 failed" in md

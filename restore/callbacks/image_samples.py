@@ -11,14 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
-
-def _center_crop(x: Tensor, size: int | None) -> Tensor:
-    if size is None:
-        return x
-    h, w = x.shape[-2:]
-    ch, cw = min(size, h), min(size, w)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return x[..., top : top + ch, left : left + cw]
+from restore.imaging import center_crop
 
 
 def _row(input_: Tensor, pred: Tensor, target: Tensor, crop: int | None) -> list[Tensor]:
@@ -26,7 +19,7 @@ def _row(input_: Tensor, pred: Tensor, target: Tensor, crop: int | None) -> list
     size = target.shape[-2:]
     if input_.shape[-2:] != size:
         input_ = F.interpolate(input_[None], size=size, mode="nearest")[0]
-    panels = [_center_crop(t.float().clamp(0, 1), crop) for t in (input_, pred, target)]
+    panels = [center_crop(t.float().clamp(0, 1), crop) for t in (input_, pred, target)]
     return [p.expand(3, -1, -1) if p.shape[0] == 1 else p for p in panels]
 
 

@@ -1,36 +1,26 @@
-"""Datasets and LightningDataModules (the ``data`` config group)."""
+"""The data layer (the ``data`` config group): layouts list examples, one datamodule serves them.
 
-from restore.data.datamodules import EmbeddedDataModule, FolderDataModule, RestorationDataModule
-from restore.data.datasets import Image, ImageDataset, PatchDataset
-from restore.data.deblur import GoProDataModule, RealBlurDataModule
-from restore.data.div2k import DIV2KDataModule
-from restore.data.io import list_images, read_image
-from restore.data.paired import (
-    ImageStore,
-    Pair,
-    PairedFolderDataModule,
-    PairedImageDataset,
-    PairedPatchDataset,
-)
-from restore.data.torchvision_sets import CIFAR100DataModule, STL10DataModule
+- :mod:`restore.data.layouts` and the dataset modules (``deblur``, ``div2k``, ``sr_benchmark``,
+  ``torchvision_sets``): one function per on-disk layout, returning :class:`Splits`;
+- :mod:`restore.data.store`: decoding once (memory, a memory-mapped disk cache, or none);
+- :mod:`restore.data.datasets`: the patch dataset and the evaluation dataset;
+- :mod:`restore.data.datamodule`: the one LightningDataModule;
+- :mod:`restore.data.batch`: the typed batch every loader yields.
+"""
+
+from restore.data.batch import Batch, collate_batch
+from restore.data.datamodule import RestorationDataModule
+from restore.data.datasets import EvalDataset, PatchDataset
+from restore.data.example import Example, Splits
+from restore.data.store import ImageStore
 
 __all__ = [
-    "CIFAR100DataModule",
-    "DIV2KDataModule",
-    "EmbeddedDataModule",
-    "FolderDataModule",
-    "GoProDataModule",
-    "Image",
-    "ImageDataset",
+    "Batch",
+    "EvalDataset",
+    "Example",
     "ImageStore",
-    "Pair",
-    "PairedFolderDataModule",
-    "PairedImageDataset",
-    "PairedPatchDataset",
     "PatchDataset",
-    "RealBlurDataModule",
     "RestorationDataModule",
-    "STL10DataModule",
-    "list_images",
-    "read_image",
+    "Splits",
+    "collate_batch",
 ]

@@ -1,87 +1,25 @@
-"""Torch datasets over images decoded once into memory.
+"""The two torch datasets every datamodule uses: random training patches, whole evaluation images.
 
-Workers only crop and augment uint8 arrays; conversion to float and the degradation happen on the
-device, batched, in the task module (``RestorationTask.on_after_batch_transfer``).
+Both read :class:`~restore.data.example.Example` lists through one
+:class:`~restore.data.store.ImageStore`, so any layout (clean images, real pairs, SR pairs with an
+LR input ``1/scale`` of the target) gets the same sampling, augmentation and cropping. Workers
+only crop and augment uint8 arrays; conversion to float and the degradation happen on the device,
+batched, in the task (``RestorationTask.on_after_batch_transfer``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-
-@dataclass(frozen=True)
-class Image:
-    """A decoded image: HxWxC uint8 pixels and a name for reports."""
-
-    name: str
-    pixels: np.ndarray
-
-
-def _to_tensor(pixels: np.ndarray) -> torch.Tensor:
-    # CHW, C-contiguous and writable (PIL-decoded arrays and memory-mapped caches are read-only,
-    # which torch warns about): copies only where needed
-    return torch.from_numpy(np.require(pixels.transpose(2, 0, 1), requirements=["C", "W"]))
-
-
-class PatchDataset(Dataset):
-    """Random square patches of in-memory images, with the dihedral flips/rotations.
-
-    An "epoch" is ``patches_per_epoch`` patches; each picks an image with probability proportional
-    to its area (so every pixel is equally likely), a random crop, and one of the 8 dihedral
-    transforms (albumentations ``D4``). ``scales`` adds rescaled copies of every image, decoded
-    once, as in DnCNN's training data (scales 1, 0.9, 0.8, 0.7).
-    """
-
-    def __init__(
-        self,
-        images: list[Image],
-        patch_size: int,
-        patches_per_epoch: int,
-        augment: bool = True,
-        scales: tuple[float, ...] = (1.0,),
-    ):
-        if not images:
-            raise ValueError("PatchDataset needs at least one image")
-        pool = []
-        for s in scales:
-            for img in images:
-                pool.append(img.pixels if s == 1 else _rescale(img.pixels, s))
-        small = [p.shape[:2] for p in pool if min(p.shape[:2]) < patch_size]
-        if small:
-            raise ValueError(
-                f"data.patch_size={patch_size} is larger than {len(small)} training image(s) "
-                f"(smallest {min(small)}): lower data.patch_size"
-            )
-        self.pool = pool
-        areas = np.array([p.shape[0] * p.shape[1] for p in pool], dtype=np.float64)
-        self.weights = areas / areas.sum()
-        self._cumulative = np.cumsum(self.weights)
-        self.patches_per_epoch = patches_per_epoch
-        ops = [A.RandomCrop(patch_size, patch_size)]
-        if augment:
-            ops.append(A.D4())
-        self.transform = A.Compose(ops)
-        self._seeded_for: int | None = None
-
-    def __len__(self) -> int:
-        return self.patches_per_epoch
-
-    def __getitem__(self, index: int) -> dict:
-        # albumentations keeps its own random state, which forked workers would share: reseed it
-        # from torch's per-worker seed (itself derived from seed_everything), once per worker.
-        seed = torch.initial_seed()
-        if seed != self._seeded_for:
-            self.transform.set_random_seed(seed % 2**32)
-            self._seeded_for = seed
-        u = torch.rand(()).item()
-        k = min(int(np.searchsorted(self._cumulative, u)), len(self.pool) - 1)
-        patch = self.transform(image=self.pool[k])["image"]
-        return {"target": _to_tensor(patch)}
+from restore.data.example import Example
+from restore.data.store import ImageStore
+from restore.imaging import center_box, to_chw
+from restore.utils.errors import ConfigError, DataError
 
 
 def _rescale(pixels: np.ndarray, scale: float) -> np.ndarray:
@@ -92,39 +30,165 @@ def _rescale(pixels: np.ndarray, scale: float) -> np.ndarray:
     return out.reshape(out.shape[0], out.shape[1], pixels.shape[2])
 
 
-def center_crop(pixels: np.ndarray, size: int) -> np.ndarray:
-    """The centred ``size`` x ``size`` crop of an HWC array (whole sides where it is smaller)."""
-    h, w = pixels.shape[:2]
-    ch, cw = min(size, h), min(size, w)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return pixels[top : top + ch, left : left + cw]
+class PatchDataset(Dataset):
+    """Random aligned patches of examples, with the 8 dihedral flips/rotations.
 
+    An "epoch" is ``patches_per_epoch`` patches; each picks an example with probability
+    proportional to its target area (so every pixel is equally likely), one random crop and one of
+    the 8 dihedral transforms (albumentations ``D4``), applied identically to input and target
+    (``additional_targets``). Examples without input yield ``{"target"}`` only.
 
-class ImageDataset(Dataset):
-    """Whole images (optionally center-cropped) for validation and test, with a noise seed each.
-
-    The seed is the same for every image (``seed``): the published protocol resets
-    ``RandomState(0)`` before each test image.
+    ``patch_size`` is the target patch; with ``scale`` > 1 the input patch is
+    ``patch_size/scale`` at the aligned position (albumentations cannot crop two images of
+    different sizes in step, so that crop is drawn here, on the input's grid, and only the D4 goes
+    through albumentations). ``rescales`` adds rescaled copies of every clean image, decoded once
+    and kept in memory, as in DnCNN's training data (scales 1, 0.9, 0.8, 0.7).
     """
 
-    def __init__(self, images: list[Image], seed: int = 0, crop: int | None = None):
-        if not images:
-            raise ValueError("ImageDataset needs at least one image")
-        self.images = images
-        self.seed = seed
-        self.crop = crop
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        store: ImageStore,
+        patch_size: int,
+        patches_per_epoch: int,
+        augment: bool = True,
+        scale: int = 1,
+        rescales: Sequence[float] = (1.0,),
+    ):
+        if not examples:
+            raise DataError("the training split holds no image: check the data config")
+        if patch_size % scale:
+            raise ConfigError(
+                f"data.patch_size={patch_size} (target pixels) must be a multiple of the scale "
+                f"{scale}"
+            )
+        rescales = tuple(rescales)
+        if rescales != (1.0,):
+            if any(ex.input is not None for ex in examples):
+                raise ConfigError(
+                    "data.scales (rescaled copies) needs clean images: this dataset has inputs"
+                )
+            examples = [
+                ex if s == 1 else Example(ex.name, _rescale(store(ex.target), s))
+                for s in rescales
+                for ex in examples
+            ]
+        self.examples = list(examples)
+        self.store = store
+        self.patch_size = patch_size
+        self.patches_per_epoch = patches_per_epoch
+        self.scale = scale
+        sizes = [store.size(ex.target) for ex in self.examples]
+        small = [(min(s), ex.name) for s, ex in zip(sizes, self.examples, strict=True)]
+        small = sorted(x for x in small if x[0] < patch_size)
+        if small:
+            raise DataError(
+                f"data.patch_size={patch_size} is larger than {len(small)} training image(s) "
+                f"(smallest: {small[0][1]!r}, {small[0][0]} px): lower data.patch_size or remove "
+                "the image"
+            )
+        areas = np.array([h * w for h, w in sizes], dtype=np.float64)
+        self.cumulative = np.cumsum(areas / areas.sum())
+        ops: list = [A.RandomCrop(patch_size, patch_size)] if scale == 1 else []
+        if augment:
+            ops.append(A.D4())
+        self.transform = A.Compose(
+            ops, additional_targets={"input": "image"}, is_check_shapes=scale == 1
+        )
+        self._seeded_for: int | None = None
 
     def __len__(self) -> int:
-        return len(self.images)
+        return self.patches_per_epoch
+
+    def _crop_scaled(self, target: np.ndarray, inp: np.ndarray | None) -> dict:
+        s, p = self.scale, self.patch_size // self.scale
+        h, w = target.shape[0] // s, target.shape[1] // s  # the input grid (target modcropped)
+        top = int(torch.randint(0, h - p + 1, ()).item())
+        left = int(torch.randint(0, w - p + 1, ()).item())
+        data = {"image": target[top * s : (top + p) * s, left * s : (left + p) * s]}
+        if inp is not None:
+            data["input"] = inp[top : top + p, left : left + p]
+        return data
 
     def __getitem__(self, index: int) -> dict:
-        img = self.images[index]
-        pixels = img.pixels
+        # albumentations keeps its own random state, which forked workers would share: reseed it
+        # from torch's per-worker seed (itself derived from seed_everything), once per worker.
+        seed = torch.initial_seed()
+        if seed != self._seeded_for:
+            self.transform.set_random_seed(seed % 2**32)
+            self._seeded_for = seed
+        u = torch.rand(()).item()
+        k = min(int(np.searchsorted(self.cumulative, u)), len(self.examples) - 1)
+        ex = self.examples[k]
+        target = self.store(ex.target)
+        inp = self.store(ex.input) if ex.input is not None else None
+        if self.scale == 1:
+            data = {"image": target} if inp is None else {"image": target, "input": inp}
+        else:
+            data = self._crop_scaled(target, inp)
+        out = self.transform(**data)
+        item = {"target": to_chw(out["image"])}
+        if inp is not None:
+            item["input"] = to_chw(out["input"])
+        return item
+
+
+class EvalDataset(Dataset):
+    """Whole examples (optionally centre-cropped) for validation and test.
+
+    Items: ``target``, ``input`` (when the example has one), ``seed`` (the same for every image:
+    the published protocols reset ``RandomState(0)`` before each test image), ``index``, ``name``
+    and ``gray`` (the image is single-channel at heart: SR tables score such images of
+    Set14/BSD100 as gray, see ``restore.metrics.sr``). With ``scale`` > 1 the target is cropped
+    to ``scale`` times the input ("modcrop"), or to a multiple of ``scale`` when there is no
+    input; ``crop`` (in target pixels) keeps input and target aligned.
+    """
+
+    def __init__(
+        self,
+        examples: Sequence[Example],
+        store: ImageStore,
+        seed: int = 0,
+        crop: int | None = None,
+        scale: int = 1,
+    ):
+        if not examples:
+            raise DataError("an evaluation split holds no image: check the data config")
+        self.examples = list(examples)
+        self.store = store
+        self.seed = seed
+        self.crop = crop
+        self.scale = scale
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def output_size(self, index: int) -> tuple[int, int]:
+        """(height, width) of the target this item yields, from the file headers."""
+        ex, s = self.examples[index], self.scale
+        h, w = self.store.size(ex.input if ex.input is not None else ex.target)
+        if ex.input is None:
+            h, w = h // s, w // s
         if self.crop is not None:
-            pixels = center_crop(pixels, self.crop)
-        return {
-            "target": _to_tensor(pixels),
-            "seed": self.seed,
-            "index": index,
-            "name": img.name,
-        }
+            h, w = min(h, self.crop // s), min(w, self.crop // s)
+        return h * s, w * s
+
+    def __getitem__(self, index: int) -> dict:
+        ex, s = self.examples[index], self.scale
+        target = self.store(ex.target)
+        inp = self.store(ex.input) if ex.input is not None else None
+        # work on the input's grid: the target is s times it
+        if inp is not None:
+            h, w = inp.shape[:2]
+        else:
+            h, w = target.shape[0] // s, target.shape[1] // s
+        top, left, h, w = center_box(h, w, None if self.crop is None else self.crop // s)
+        item = {"target": to_chw(target[top * s : (top + h) * s, left * s : (left + w) * s])}
+        if inp is not None:
+            item["input"] = to_chw(inp[top : top + h, left : left + w])
+        gray = ex.gray if ex.gray is not None else self.store.is_gray(ex.target)
+        item.update(seed=self.seed, index=index, name=ex.name, gray=gray)
+        return item
+
+
+__all__ = ["EvalDataset", "PatchDataset"]

@@ -256,7 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Download and unpack a dataset's official archives (resumable, verified).",
     )
     parser.add_argument("dataset", choices=sorted(DATASETS))
-    parser.add_argument("--root", required=True, help="folder to unpack into (the data.root)")
+    parser.add_argument(
+        "--root", required=True, help="folder to unpack into (the data.layout.root)"
+    )
     parser.add_argument(
         "--only",
         nargs="*",

@@ -6,11 +6,12 @@
 * CIFAR-100 (Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009): 32x32
   color photos, 50000 train and 10000 test, as pickles ``root/cifar-100-python/{train,test,meta}``.
 
-Both are read with torchvision's own dataset classes (``download=False``; ``data.download=true``
-fetches the archives with :mod:`restore.data.download`, resumable and md5-checked). The images
-are clean: the task adds the noise on the device. Validation holds out ``val_count`` images of
-the training split (chosen with ``split_seed``); the test set is the official test split (its
-first ``test_count`` images when set).
+Both are layouts (:mod:`restore.data.layouts`) read with torchvision's own dataset classes
+(``download=False``; ``data.layout.download=true`` fetches the archives with
+:mod:`restore.data.download`, resumable and md5-checked). The images are clean: the task adds the
+noise on the device. Validation holds out ``val_count`` images of the training split (chosen with
+``split_seed``); the test set is the official test split (its first ``test_count`` images when
+set).
 
 About torchvision's checksums: its readers check the md5 of *every* file of the dataset on
 construction (for STL-10 that includes the 2.7 GB ``unlabeled_X.bin`` even to read the test
@@ -26,14 +27,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from torch.utils.data import DataLoader
 from torchvision.datasets import CIFAR100, STL10
 from torchvision.datasets.utils import check_md5
 
-from restore.data.datamodules import RestorationDataModule
-from restore.data.datasets import Image, ImageDataset
 from restore.data.download import fetch
-from restore.data.io import to_channels
+from restore.data.example import Example, Splits
 from restore.utils.errors import ConfigError, DataError
 
 
@@ -96,136 +94,90 @@ class CheckedCIFAR100(CIFAR100):
         return True
 
 
-class TorchvisionDataModule(RestorationDataModule):
-    """Clean images of a torchvision dataset held in memory (uint8), split by image."""
+def _how_to_get(dataset: str, root: Path) -> str:
+    return (
+        f"Get the dataset with data.layout.download=true or "
+        f"`python -m restore.data.download {dataset} --root {root}`"
+    )
 
-    DATASET = ""  # key of restore.data.download.DATASETS
 
-    def __init__(
-        self,
-        root: str,
-        val_count: int = 500,
-        test_count: int | None = None,
-        split_seed: int = 0,
-        download: bool = False,
-        verify_md5: bool = True,
-        eval_batch_size: int = 256,
-        **kwargs,
-    ):
-        kwargs.setdefault("channels", 3)
-        super().__init__(**kwargs)
-        self.root = Path(root)
-        self.val_count = val_count
-        self.test_count = test_count
-        self.split_seed = split_seed
-        self.download = download
-        self.verify_md5 = verify_md5
-        self.eval_batch_size = eval_batch_size
-
-    @property
-    def how_to_get(self) -> str:
-        return (
-            f"Get the dataset with data.download=true or "
-            f"`python -m restore.data.download {self.DATASET} --root {self.root}`"
+def _held_out(
+    train: np.ndarray,
+    test: np.ndarray,
+    train_split: str,
+    name: str,
+    val_count: int,
+    test_count: int | None,
+    split_seed: int,
+) -> Splits:
+    if val_count >= len(train):
+        raise ConfigError(
+            f"data.layout.val_count={val_count} leaves no training image of the "
+            f"{len(train)} in {train_split!r}"
         )
+    order = np.random.RandomState(split_seed).permutation(len(train))
+    val_idx, train_idx = np.sort(order[:val_count]), np.sort(order[val_count:])
+    n_test = len(test) if test_count is None else min(test_count, len(test))
 
-    def read_split(self, split: str) -> np.ndarray:
-        """All images of ``split`` as an (N, H, W, 3) uint8 array."""
-        raise NotImplementedError
+    def examples(pixels: np.ndarray, split: str, indices) -> list[Example]:
+        return [Example(f"{split}_{i:05d}", pixels[i]) for i in indices]
 
-    @property
-    def train_split(self) -> str:
-        return "train"
-
-    def prepare_data(self) -> None:
-        if self.download:
-            fetch(self.DATASET, self.root)
-
-    def _images(self, pixels: np.ndarray, split: str, indices) -> list[Image]:
-        return [Image(f"{split}_{i:05d}", to_channels(pixels[i], self.channels)) for i in indices]
-
-    def load_splits(self):
-        if self.download:
-            fetch(self.DATASET, self.root)
-        train = self.read_split(self.train_split)
-        test = self.read_split("test")
-        if self.val_count >= len(train):
-            raise ConfigError(
-                f"data.val_count={self.val_count} leaves no training image of the "
-                f"{len(train)} in {self.train_split!r}"
-            )
-        order = np.random.RandomState(self.split_seed).permutation(len(train))
-        val_idx = np.sort(order[: self.val_count])
-        train_idx = np.sort(order[self.val_count :])
-        n_test = len(test) if self.test_count is None else min(self.test_count, len(test))
-        return (
-            self._images(train, self.train_split, train_idx),
-            self._images(train, self.train_split, val_idx),
-            self._images(test, "test", range(n_test)),
-        )
-
-    def _eval_loader(self, images: list[Image], crop: int | None) -> DataLoader:
-        dataset = ImageDataset(images, self.eval_seed, crop)
-        sizes = {im.pixels.shape[:2] for im in images}
-        # small images of one size: evaluate in batches (the base class uses batch size 1)
-        return self._loader(dataset, self.eval_batch_size if len(sizes) == 1 else 1)
-
-    def val_dataloader(self):
-        if not self.val_images:
-            return []
-        return self._eval_loader(self.val_images, self.val_crop)
-
-    def test_dataloader(self) -> list[DataLoader]:
-        if not self.test_images:
-            raise DataError(f"{type(self).__name__} has no test images")
-        return [self._eval_loader(images, None) for images in self.test_images.values()]
+    return Splits(
+        examples(train, train_split, train_idx),
+        examples(train, train_split, val_idx),
+        {name: examples(test, "test", range(n_test))},
+    )
 
 
-class STL10DataModule(TorchvisionDataModule):
+def stl10(
+    root: str | Path,
+    train_split: str = "train",
+    val_count: int = 500,
+    test_count: int | None = None,
+    split_seed: int = 0,
+    download: bool = False,
+    verify_md5: bool = True,
+) -> Splits:
     """STL-10's 96x96 photos; ``train_split``: "train" (5000), "unlabeled" (100000, 2.7 GB in
     memory) or "train+unlabeled"; the test set "STL10" is the 8000 test images."""
+    if train_split not in ("train", "unlabeled", "train+unlabeled"):
+        raise ConfigError(
+            "data.layout.train_split must be train, unlabeled or train+unlabeled, got "
+            f"{train_split!r}"
+        )
+    root = Path(root)
+    if download:
+        fetch("stl10", root)
+    how = _how_to_get("stl10", root)
 
-    DATASET = "stl10"
-
-    def __init__(self, root: str, train_split: str = "train", **kwargs):
-        if train_split not in ("train", "unlabeled", "train+unlabeled"):
-            raise ConfigError(
-                f"data.train_split must be train, unlabeled or train+unlabeled, got {train_split!r}"
-            )
-        kwargs.setdefault("default_test_name", "STL10")
-        kwargs.setdefault("patch_size", 64)
-        super().__init__(root, **kwargs)
-        self._train_split = train_split
-
-    @property
-    def train_split(self) -> str:
-        return self._train_split
-
-    def read_split(self, split: str) -> np.ndarray:
-        ds = CheckedSTL10(self.root, split, self.verify_md5, self.how_to_get)
+    def read(split: str) -> np.ndarray:
+        ds = CheckedSTL10(root, split, verify_md5, how)
         return np.ascontiguousarray(ds.data.transpose(0, 2, 3, 1))  # (N, 3, H, W) -> NHWC
 
+    train, test = read(train_split), read("test")
+    return _held_out(train, test, train_split, "STL10", val_count, test_count, split_seed)
 
-class CIFAR100DataModule(TorchvisionDataModule):
-    """CIFAR-100's 32x32 photos: 50000 train (less ``val_count``), the test set "CIFAR100" is
+
+def cifar100(
+    root: str | Path,
+    val_count: int = 500,
+    test_count: int | None = None,
+    split_seed: int = 0,
+    download: bool = False,
+    verify_md5: bool = True,
+) -> Splits:
+    """CIFAR-100's 32x32 photos: 50000 train (less ``val_count``); the test set "CIFAR100" is
     the 10000 test images."""
+    root = Path(root)
+    if download:
+        fetch("cifar100", root)
+    how = _how_to_get("cifar100", root)
 
-    DATASET = "cifar100"
+    def read(train: bool) -> np.ndarray:
+        return np.ascontiguousarray(CheckedCIFAR100(root, train, verify_md5, how).data)  # NHWC
 
-    def __init__(self, root: str, **kwargs):
-        kwargs.setdefault("default_test_name", "CIFAR100")
-        kwargs.setdefault("patch_size", 32)
-        super().__init__(root, **kwargs)
-
-    def read_split(self, split: str) -> np.ndarray:
-        ds = CheckedCIFAR100(self.root, split == "train", self.verify_md5, self.how_to_get)
-        return np.ascontiguousarray(ds.data)  # already NHWC
+    train, test = read(True), read(False)
+    return _held_out(train, test, "train", "CIFAR100", val_count, test_count, split_seed)
 
 
-__all__ = [
-    "CIFAR100DataModule",
-    "CheckedCIFAR100",
-    "CheckedSTL10",
-    "STL10DataModule",
-    "TorchvisionDataModule",
-]
+__all__ = ["CheckedCIFAR100", "CheckedSTL10", "cifar100", "stl10"]

@@ -44,7 +44,6 @@ from torchmetrics.functional.image import (
 )
 
 from restore import imaging
-from restore.data.io import list_images
 from restore.degradations import Degradation, SeededNoise
 from restore.degradations.resize import imresize
 from restore.dip.method import DeepImagePrior, problem_kind
@@ -93,22 +92,6 @@ def load_image(path: str | Path, channels: int | None = None) -> Tensor:
     return read(path, channels)[0]
 
 
-def center_crop(x: Tensor, crop: Any, multiple: int = 1) -> Tensor:
-    """The centred crop (int or [h, w]; None: all) with sides multiples of ``multiple``."""
-    h, w = x.shape[-2:]
-    if crop is None:
-        ch, cw = h, w
-    elif isinstance(crop, int):
-        ch = cw = crop
-    else:
-        ch, cw = (int(v) for v in crop)
-    ch, cw = min(ch, h) // multiple * multiple, min(cw, w) // multiple * multiple
-    if ch < multiple or cw < multiple:
-        raise ConfigError(f"crop={crop} leaves no pixel of a {h}x{w} image (multiple {multiple})")
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return x[..., top : top + ch, left : left + cw]
-
-
 def build_problem(
     image: str | Path,
     degradation: Degradation,
@@ -125,7 +108,7 @@ def build_problem(
     if not observed:
         if gt:
             raise ConfigError("observed=false degrades `image` and scores against it: drop gt")
-        clean = center_crop(modcrop(x, degradation.scale), crop, multiple=degradation.scale)
+        clean = _crop(modcrop(x, degradation.scale), crop, multiple=degradation.scale)
         obs = degradation.observe(clean, SeededNoise([seed]))
         return Problem(
             image.stem,
@@ -150,13 +133,20 @@ def build_problem(
     probe = degradation.observe(torch.zeros(1, x.shape[1], *(s * scale for s in x.shape[-2:])))
     mask = probe.mask
     lr_crop = None if crop is None else [v // scale for v in _pair(crop)]
-    obs = center_crop(x, lr_crop)
+    obs = _crop(x, lr_crop)
     if truth is not None:
-        truth = center_crop(truth, [s * scale for s in obs.shape[-2:]])
+        truth = imaging.center_crop(truth, [s * scale for s in obs.shape[-2:]])
     if mask is not None:
-        mask = center_crop(mask, [s * scale for s in obs.shape[-2:]])
+        mask = imaging.center_crop(mask, [s * scale for s in obs.shape[-2:]])
     operator = None if mask is not None else probe.operator
     return Problem(image.stem, obs, truth, mask, scale, operator, probe.data_fit, noise, bits)
+
+
+def _crop(x: Tensor, crop: Any, multiple: int = 1) -> Tensor:
+    try:
+        return imaging.center_crop(x, crop, multiple)
+    except ValueError as err:
+        raise ConfigError(f"crop: {err}") from None
 
 
 def _pair(crop: Any) -> list[int]:
@@ -375,7 +365,7 @@ def run_dataset(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """Every image of ``cfg.dataset``: one sub-folder each, ``results.csv`` and the means."""
     method, degradation = hydra.utils.instantiate(cfg.model), hydra.utils.instantiate(cfg.noise)
     rows = []
-    for path in list_images(cfg.dataset, what="dataset folder"):
+    for path in imaging.list_images(cfg.dataset, what="dataset folder"):
         problem = _problem(cfg, degradation, path)
         rows.append(run_one(problem, method, out_dir / path.stem, cfg.accelerator, cfg.csv_log))
     means = {}

@@ -1,7 +1,7 @@
 """Reading a user's photos for inference and writing the restored ones back, losslessly.
 
-The decoding and encoding are :mod:`restore.imaging`'s (8/16-bit PNG and TIFF kept exact, EXIF
-orientation applied, alpha kept aside), re-exported here; this module adds what inference needs:
+The decoding, encoding and folder listing are :mod:`restore.imaging`'s (8/16-bit PNG and TIFF
+kept exact, EXIF orientation applied, alpha kept aside); this module adds what inference needs:
 the inputs of a run (:func:`list_inputs`) and the channel conversions it logs.
 """
 
@@ -13,37 +13,22 @@ from pathlib import Path
 from torch import Tensor
 
 from restore import imaging
-from restore.imaging import LoadedImage, read_image, to_array, write_image
 from restore.utils.errors import DataError
 
-__all__ = [
-    "READ_SUFFIXES",
-    "LoadedImage",
-    "list_inputs",
-    "match_channels",
-    "read_image",
-    "to_array",
-    "to_mode",
-    "write_image",
-]
+__all__ = ["list_inputs", "match_channels", "to_mode"]
 
 log = logging.getLogger(__name__)
 
-# what predict restores; the output keeps the input's suffix, hence its format
-READ_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp")
-
 
 def list_inputs(path: str | Path) -> list[Path]:
-    """``path`` itself when it is a file, else the readable images of the folder, sorted."""
+    """``path`` itself when it is a file, else the images of the folder, sorted (the output
+    keeps each input's suffix, hence its format)."""
     path = Path(path)
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise DataError(f"input {path} does not exist: give an image file or a folder of images")
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in READ_SUFFIXES)
-    if not files:
-        raise DataError(f"input folder {path} holds no images ({', '.join(READ_SUFFIXES)})")
-    return files
+    return imaging.list_images(path, "input folder")
 
 
 def match_channels(x: Tensor, channels: int, name: str = "image", bits: int | None = 8) -> Tensor:

@@ -8,10 +8,10 @@ per image and average over images. Y is not rounded to integers (BasicSR/EDSR co
 rounding moves the bicubic Set5/Set14 means by <= 0.03 dB).
 
 Single-channel images (Set14 has one) are compared as they are, not through the Y transform
-(MATLAB scripts only call ``rgb2ycbcr`` when ``size(im, 3) == 3``). A color model sees such an
-image replicated to RGB, which would compress its range to 16..235 and add ~0.1 dB to the Set14
-mean, so the dataset reports it (``"gray"`` key of ``SRBenchmarkDataset``) and the metrics take
-that flag. Equal channels are deliberately not used to detect it: Set14's img_010 is a gray
+(MATLAB scripts only call ``rgb2ycbcr`` when ``size(im, 3) == 3``). A color model sees such an image
+replicated to RGB, which would compress its range to 16..235 and add ~0.1 dB to the Set14 mean, so
+the dataset reports it (the ``"gray"`` key of ``restore.data.EvalDataset`` items) and the metrics
+take that flag. Equal channels are deliberately not used to detect it: Set14's img_010 is a gray
 picture stored as RGB, and the published numbers evaluate it through Y.
 """
 

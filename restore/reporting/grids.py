@@ -21,9 +21,7 @@ from torch import Tensor
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
 from restore.data.batch import Batch
-from restore.data.datasets import center_crop
-from restore.data.io import list_images, read_image, to_channels
-from restore.metrics import quantize
+from restore.imaging import center_box, quantize, to_channels, to_float
 from restore.tasks import RestorationTask
 
 
@@ -46,27 +44,13 @@ class Grid:
 
 
 def load_test_image(cfg: DictConfig, test_set: str, image: str | None) -> tuple[str, np.ndarray]:
-    """The image named ``image`` (or the first) of a run's test set, as HxWxC uint8."""
-    channels = int(cfg.data.channels)
-    folders = cfg.data.get("test_sets") or {}
-    if test_set in folders:  # an extra benchmark folder: read just that image
-        paths = list_images(folders[test_set], f"test set {test_set!r} folder")
-        path = next((p for p in paths if p.stem == image), paths[0])
-        return path.stem, read_image(path, channels)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    datamodule.setup("test")
-    images = datamodule.test_images[test_set]
-    found = next((im for im in images if im.name == image), images[0])
-    return found.name, found.pixels
-
-
-def _to_tensor(pixels: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))[None].float() / 255
-
-
-def _center_box(h: int, w: int, size: int) -> tuple[int, int, int, int]:
-    ch, cw = min(size, h), min(size, w)
-    return (h - ch) // 2, (w - cw) // 2, ch, cw
+    """The image named ``image`` (or the first) of a run's test set as it was scored (the run's
+    ``data.test_crop``, modcropped for SR), HxWxC uint8. Decoded alone: ``cache=false``."""
+    datamodule = hydra.utils.instantiate(cfg.data, cache=False)
+    dataset = datamodule.test_dataset(test_set)
+    names = [ex.name for ex in dataset.examples]
+    item = dataset[names.index(image) if image in names else 0]
+    return item["name"], item["target"].permute(1, 2, 0).numpy()
 
 
 def _crop(x: Tensor, box: tuple[int, int, int, int], scale: float = 1.0) -> Tensor:
@@ -86,7 +70,7 @@ def restore_image(
     task: RestorationTask, pixels: np.ndarray, seed: int
 ) -> tuple[Tensor, Tensor, Tensor]:
     """(clean, degraded, restored) of one image, each 1xCxHxW in [0, 1], quantized to 8 bits."""
-    batch = Batch(target=_to_tensor(pixels), seed=torch.tensor([seed]))
+    batch = Batch(target=to_float(pixels)[None], seed=torch.tensor([seed]))
     with torch.no_grad():  # not inference_mode: Deep Image Prior optimises inside
         batch = task.observe(batch)
         restored = task.restore_batch(batch)
@@ -106,12 +90,9 @@ class GridBuilder:
     def __init__(self, cfg: DictConfig, test_set: str, image: str | None, crop: int = 128):
         self.test_set = test_set
         self.image, self.pixels = load_test_image(cfg, test_set, image)
-        test_crop = cfg.data.get("test_crop")
-        if test_crop:  # the runs scored this centred crop (restore.eval's data.test_crop)
-            self.pixels = center_crop(self.pixels, int(test_crop))
         self.seed = int(cfg.data.get("eval_seed", 0))
-        clean = _to_tensor(self.pixels)
-        self.box = _center_box(clean.shape[-2], clean.shape[-1], crop)
+        clean = to_float(self.pixels)[None]
+        self.box = center_box(clean.shape[-2], clean.shape[-1], crop)
         self.panels: list[tuple[str, Tensor]] = [("clean", _crop(clean, self.box))]
         self.inputs: list[GridEntry] = []
         self.restored: list[GridEntry] = []

@@ -50,7 +50,8 @@ def clean_errors(fn: Callable) -> Callable:
                 message = str(cause)
             log.error(message)
             if _in_multirun():  # let Hydra record this job as failed and go on with the sweep
-                raise RestoreError(message) from None
+                kind = type(cause) if isinstance(cause, RestoreError) else RestoreError
+                raise kind(message) from None
             print(f"error: {message}", file=sys.stderr)
             raise SystemExit(1) from None
 

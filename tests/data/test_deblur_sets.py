@@ -9,8 +9,24 @@ import pytest
 import torch
 from PIL import Image
 
-from restore.data.deblur import GoProDataModule, RealBlurDataModule, spread
+from restore.data import RestorationDataModule
+from restore.data.deblur import gopro as gopro_layout
+from restore.data.deblur import realblur as realblur_layout
+from restore.data.layouts import spread
 from restore.utils.errors import ConfigError, DataError
+
+# the options of conf/data/{gopro,realblur}.yaml that the tests do not set
+DEBLUR = {"channels": 3, "patch_size": 256, "batch_size": 8, "cache": True}
+
+
+def GoProDataModule(root, blur="blur", val_count=10, **kwargs):
+    layout = lambda: gopro_layout(root, blur, val_count)  # noqa: E731 (errors at setup)
+    return RestorationDataModule(layout, **{**DEBLUR, **kwargs})
+
+
+def RealBlurDataModule(root, variant="J", val_count=10, **kwargs):
+    layout = lambda: realblur_layout(root, variant, val_count)  # noqa: E731
+    return RestorationDataModule(layout, **{**DEBLUR, **kwargs})
 
 
 def _save(path: Path, pixels: np.ndarray) -> None:
@@ -47,15 +63,15 @@ def test_gopro_pairs_by_name_per_sequence(gopro):
     )
     dm.setup()
     assert dm.test_set_names == ["GoPro"]
-    assert [p.name for p in dm.pairs["train"]][:4] == [
+    assert [p.name for p in dm.train_examples][:4] == [
         "GOPR0001_11_00/000001",
         "GOPR0001_11_00/000002",
         "GOPR0001_11_00/000003",
         "GOPR0002_11_01/000001",
     ]
-    assert len(dm.pairs["train"]) == 5 and len(dm.pairs["test"]) == 4
+    assert len(dm.train_examples) == 5 and len(dm.test_examples["GoPro"]) == 4
     # validation: test pairs spread over the list (first and last)
-    assert [p.name for p in dm.pairs["val"]] == ["GOPR0100_11_00/000001", "GOPR0100_11_00/000004"]
+    assert [p.name for p in dm.val_examples] == ["GOPR0100_11_00/000001", "GOPR0100_11_00/000004"]
     for batch in dm.train_dataloader():
         assert batch.input.dtype == torch.uint8 and batch.input.shape == (4, 3, 16, 16)
         assert torch.equal(batch.input, batch.target // 2 + 1)
@@ -66,7 +82,7 @@ def test_gopro_pairs_by_name_per_sequence(gopro):
     batch = next(iter(gamma.train_dataloader()))
     assert torch.equal(batch.input, batch.target // 2 + 2)
     with pytest.raises(ConfigError, match="blur_gamma"):
-        GoProDataModule(str(gopro), blur="gamma")
+        GoProDataModule(str(gopro), blur="gamma").setup()
 
 
 def test_gopro_layout_errors(gopro, tmp_path):
@@ -89,7 +105,7 @@ def test_gopro_test_split_alone_is_enough_to_evaluate(gopro):
     shutil.rmtree(gopro / "train")
     dm = GoProDataModule(str(gopro))
     assert len(list(dm.test_dataloader()[0])) == 4
-    with pytest.raises(DataError, match="no training pairs"):
+    with pytest.raises(DataError, match="no training images"):
         dm.train_dataloader()
 
 
@@ -118,14 +134,14 @@ def test_realblur_reads_the_list_files(realblur):
     dm = RealBlurDataModule(str(realblur), variant="R", patch_size=24, patches_per_epoch=6)
     dm.setup()
     assert dm.test_set_names == ["RealBlur_R"]
-    assert len(dm.pairs["train"]) == 6 and len(dm.pairs["test"]) == 4
-    assert [p.name for p in dm.pairs["test"]] == [
+    assert len(dm.train_examples) == 6 and len(dm.test_examples["RealBlur_R"]) == 4
+    assert [p.name for p in dm.test_examples["RealBlur_R"]] == [
         "scene230/blur_1",
         "scene230/blur_2",
         "scene231/blur_1",
         "scene231/blur_2",
     ]
-    assert all("RealBlur-R_" in str(p.input) for p in dm.pairs["train"])
+    assert all("RealBlur-R_" in str(p.input) for p in dm.train_examples)
     batch = next(iter(dm.train_dataloader()))
     assert torch.equal(batch.input, 255 - batch.target)
     test = next(iter(dm.test_dataloader()[0]))
@@ -145,7 +161,7 @@ def test_realblur_list_errors(realblur, tmp_path):
     with pytest.raises(DataError, match="RealBlur_"):
         RealBlurDataModule(str(tmp_path / "nothing")).setup()
     with pytest.raises(ConfigError):
-        RealBlurDataModule(str(realblur), variant="X")
+        RealBlurDataModule(str(realblur), variant="X").setup()
 
 
 def test_spread_picks_evenly():

@@ -1,8 +1,9 @@
-"""Paired datasets: aligned crops and dihedral transforms, folder pairing, the image store."""
+"""Pairs: aligned crops and dihedral transforms, folder pairing, the decode-once image store."""
 
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from restore.data import paired
-from restore.data.paired import (
-    ImageStore,
-    Pair,
-    PairedFolderDataModule,
-    PairedImageDataset,
-    PairedPatchDataset,
-    pair_folders,
-)
+from restore.data import EvalDataset, Example, ImageStore, PatchDataset, RestorationDataModule
+from restore.data import store as store_module
+from restore.data.layouts import pair_folders, paired_folder
 from restore.utils.errors import ConfigError, DataError
 
 
@@ -92,7 +87,7 @@ def test_patches_share_crop_and_dihedral_transform(folder_pairs):
     root, arrays = folder_pairs
     store = ImageStore(3, "memory")
     pairs = pair_folders(root / "train" / "input", root / "train" / "target")
-    ds = PairedPatchDataset(pairs, store, patch_size=12, patches_per_epoch=40)
+    ds = PatchDataset(pairs, store, patch_size=12, patches_per_epoch=40)
     torch.manual_seed(0)
     transforms, images = set(), set()
     for i in range(len(ds)):
@@ -114,8 +109,8 @@ def test_scaled_patches_stay_aligned(tmp_path):
     _save(tmp_path / "hr.png", hr)
     _save(tmp_path / "lr.png", _block_mean(hr, 2))
     store = ImageStore(3, "none")
-    ds = PairedPatchDataset(
-        [Pair("x", tmp_path / "hr.png", tmp_path / "lr.png")], store, 16, 30, scale=2
+    ds = PatchDataset(
+        [Example("x", tmp_path / "hr.png", tmp_path / "lr.png")], store, 16, 30, scale=2
     )
     torch.manual_seed(1)
     positions = set()
@@ -129,7 +124,7 @@ def test_scaled_patches_stay_aligned(tmp_path):
         positions |= {(top, left) for _, top, left in found}
     assert len(positions) > 10
     with pytest.raises(ConfigError, match="multiple of the scale"):
-        PairedPatchDataset([Pair("x", tmp_path / "hr.png")], store, 15, 4, scale=2)
+        PatchDataset([Example("x", tmp_path / "hr.png")], store, 15, 4, scale=2)
 
 
 def test_whole_pairs_center_crop_and_modcrop(tmp_path):
@@ -138,17 +133,17 @@ def test_whole_pairs_center_crop_and_modcrop(tmp_path):
     _save(tmp_path / "hr.png", hr)
     _save(tmp_path / "lr.png", lr)
     store = ImageStore(3, "memory")
-    pair = Pair("x", tmp_path / "hr.png", tmp_path / "lr.png")
-    item = PairedImageDataset([pair], store, seed=7, scale=2)[0]
+    pair = Example("x", tmp_path / "hr.png", tmp_path / "lr.png")
+    item = EvalDataset([pair], store, seed=7, scale=2)[0]
     assert item["target"].shape == (3, 40, 62) and item["input"].shape == (3, 20, 31)
     assert item["seed"] == 7 and item["index"] == 0 and item["name"] == "x"
-    crop = PairedImageDataset([pair], store, crop=16, scale=2)[0]
+    crop = EvalDataset([pair], store, crop=16, scale=2)[0]
     tgt, inp = crop["target"].permute(1, 2, 0).numpy(), crop["input"].permute(1, 2, 0).numpy()
     top, left = (20 - 8) // 2, (31 - 8) // 2
     assert np.array_equal(inp, lr[top : top + 8, left : left + 8])
     assert np.array_equal(tgt, hr[2 * top : 2 * top + 16, 2 * left : 2 * left + 16])
-    clean = PairedImageDataset([Pair("y", tmp_path / "hr.png")], store, scale=2)[0]
-    assert set(clean) == {"target", "seed", "index", "name"}
+    clean = EvalDataset([Example("y", tmp_path / "hr.png")], store, scale=2)[0]
+    assert set(clean) == {"target", "seed", "index", "name", "gray"}
     assert clean["target"].shape == (3, 40, 62)
 
 
@@ -156,8 +151,8 @@ def test_folder_datamodule_splits_loaders_and_test_sets(folder_pairs, tmp_path):
     root, arrays = folder_pairs
     extra = tmp_path / "extra"
     _save(extra / "clean1.png", _random((20, 24, 3), 9))
-    dm = PairedFolderDataModule(
-        str(root),
+    dm = RestorationDataModule(
+        partial(paired_folder, str(root)),
         channels=3,
         patch_size=16,
         batch_size=4,
@@ -187,18 +182,20 @@ def test_folder_datamodule_split_by_ratio_and_errors(tmp_path):
         t = _random((20, 20, 3), i)
         _save(tmp_path / "target" / f"{i:02d}.png", t)
         _save(tmp_path / "input" / f"{i:02d}.png", t)
-    dm = PairedFolderDataModule(str(tmp_path), split=[0.6, 0.2, 0.2], channels=1)
+    layout = partial(paired_folder, str(tmp_path), split=[0.6, 0.2, 0.2])
+    dm = RestorationDataModule(layout, channels=1)
     dm.setup()
-    names = [[p.name for p in dm.pairs[s]] for s in ("train", "val", "test")]
+    parts = dm.train_examples, dm.val_examples, dm.test_examples["test"]
+    names = [[p.name for p in part] for part in parts]
     assert [len(n) for n in names] == [6, 2, 2]
     assert sorted(n for split in names for n in split) == [f"{i:02d}" for i in range(10)]
-    assert dm.store(dm.pairs["train"][0].target).shape == (20, 20, 1)  # gray
+    assert dm.store(dm.train_examples[0].target).shape == (20, 20, 1)  # gray
     with pytest.raises(DataError, match="no train/ folder"):
-        PairedFolderDataModule(str(tmp_path)).setup()
+        RestorationDataModule(partial(paired_folder, str(tmp_path))).setup()
     # an input of another size than its target
     _save(tmp_path / "input" / "00.png", _random((10, 20, 3), 0))
     with pytest.raises(DataError, match=r"00\.png") as err:
-        PairedFolderDataModule(str(tmp_path), split=[0.6, 0.2, 0.2]).setup()
+        RestorationDataModule(layout).setup()
     assert "20x20" in str(err.value) and "20x10" in str(err.value)
 
 
@@ -214,8 +211,8 @@ def test_disk_cache_written_once_validated_and_atomic(tmp_path, monkeypatch):
 
     # reuse: nothing is decoded again, not by a new store either
     calls = []
-    real_read = paired.read_image
-    monkeypatch.setattr(paired, "read_image", lambda *a: calls.append(a) or real_read(*a))
+    real_read = store_module.read_uint8
+    monkeypatch.setattr(store_module, "read_uint8", lambda *a: calls.append(a) or real_read(*a))
     fresh = ImageStore(3, True, cache, root=tmp_path / "data")
     assert fresh.build([tmp_path / "data" / "a.png"]) == 0
     assert np.array_equal(fresh(tmp_path / "data" / "a.png"), image) and not calls
@@ -261,12 +258,12 @@ def test_train400_config_gives_dncnn_training_data(shared_datasets, tmp_path):
     from tests.conftest import compose_config
 
     cfg = compose_config("train", ["data=train400", "data.batch_size=8"], tmp_path)
-    assert Path(cfg.data.root).resolve() == (shared_datasets / "Train400").resolve()
+    assert Path(cfg.data.layout.root).resolve() == (shared_datasets / "Train400").resolve()
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
-    assert (len(dm.train_images), len(dm.val_images)) == (392, 8)
+    assert (len(dm.train_examples), len(dm.val_examples)) == (392, 8)
     assert dm.test_set_names == ["Set12", "BSD68"]
-    assert [len(v) for v in dm.test_images.values()] == [12, 68]
+    assert [len(v) for v in dm.test_examples.values()] == [12, 68]
     batch = next(iter(dm.train_dataloader()))
     assert batch.target.shape == (8, 1, 40, 40) and batch.target.dtype == torch.uint8
-    assert len(dm.train_dataloader().dataset.pool) == 4 * 392  # scales 1, 0.9, 0.8, 0.7
+    assert len(dm.train_dataloader().dataset.examples) == 4 * 392  # scales 1, 0.9, 0.8, 0.7

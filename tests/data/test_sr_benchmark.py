@@ -1,4 +1,4 @@
-"""SR benchmark folders: both layouts, pairing, modcrop, error messages, torch dataset."""
+"""SR benchmark folders: both layouts, pairing, modcrop, error messages, evaluation items."""
 
 from pathlib import Path
 
@@ -6,14 +6,31 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 
-from restore.data.sr_benchmark import (
-    SRBenchmarkDataset,
-    detect_layout,
-    list_sr_pairs,
-    read_sr_benchmark,
-)
+from restore.data import RestorationDataModule
+from restore.data.sr_benchmark import detect_layout, sr_benchmark
+from restore.utils.errors import DataError
+
+
+def benchmark_items(root, scale, channels=3, require_lr=False) -> list[dict]:
+    """The evaluation items of a benchmark folder as the datamodule yields them."""
+    sr_benchmark(root, scale, require_lr)  # the layout's own errors
+    dm = RestorationDataModule(None, channels=channels, scale=scale, test_sets={"B": root})
+    dataset = dm.test_dataloader()[0].dataset
+    return [dataset[i] for i in range(len(dataset))]
+
+
+class Sample:
+    """(name, hr, lr) as HxWxC uint8 arrays of one item (lr None without LR files)."""
+
+    def __init__(self, item):
+        self.name = item["name"]
+        self.hr = item["target"].permute(1, 2, 0).numpy()
+        self.lr = item["input"].permute(1, 2, 0).numpy() if "input" in item else None
+
+
+def read_sr_benchmark(root, scale, require_lr=False, channels=3) -> list[Sample]:
+    return [Sample(i) for i in benchmark_items(root, scale, channels, require_lr)]
 
 
 def _write(path: Path, shape: tuple[int, ...], seed: int) -> np.ndarray:
@@ -54,8 +71,8 @@ def test_selfexsr_layout_pairs(tmp_path, selfexsr):
     assert [s.name for s in samples] == ["img_001", "img_002"]
     for s in samples:
         hr, lr = selfexsr[s.name]
-        if hr.ndim == 2:  # gray files come back with one channel
-            hr, lr = hr[..., None], lr[..., None]
+        if hr.ndim == 2:  # gray files come back replicated to the model's 3 channels
+            hr, lr = np.repeat(hr[..., None], 3, 2), np.repeat(lr[..., None], 3, 2)
         assert s.hr.dtype == np.uint8 and np.array_equal(s.hr, hr)
         assert np.array_equal(s.lr, lr)
     (four,) = read_sr_benchmark(root, 4)
@@ -78,27 +95,27 @@ def test_edsr_without_lr_folder(tmp_path, edsr):
     samples = read_sr_benchmark(root, 3)  # no LR_bicubic/X3: HR only, cropped to multiple of 3
     assert all(s.lr is None for s in samples)
     assert samples[0].hr.shape == (9, 6, 3)
-    with pytest.raises(FileNotFoundError, match="X3"):
+    with pytest.raises(DataError, match="X3"):
         read_sr_benchmark(root, 3, require_lr=True)
 
 
 def test_errors_name_the_folder_and_layouts(tmp_path, selfexsr, edsr):
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match=r"SelfExSR.*EDSR/BasicSR") as info:
+    with pytest.raises(DataError, match=r"SelfExSR.*EDSR/BasicSR") as info:
         read_sr_benchmark(empty, 2)
     assert str(empty) in str(info.value)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(DataError, match="does not exist"):
         read_sr_benchmark(tmp_path / "nowhere", 2)
-    with pytest.raises(FileNotFoundError, match=r"image_SRF_3.*\[2, 4\]"):
+    with pytest.raises(DataError, match=r"image_SRF_3.*\[2, 4\]"):
         read_sr_benchmark(tmp_path / "selfexsr", 3)
 
     (tmp_path / "selfexsr" / "image_SRF_2" / "img_002_SRF_2_LR.png").unlink()
-    with pytest.raises(ValueError, match=r"img_002_SRF_2_HR\.png has no matching LR"):
+    with pytest.raises(DataError, match=r"img_002_SRF_2_HR\.png has no matching LR"):
         read_sr_benchmark(tmp_path / "selfexsr", 2)
 
     (tmp_path / "edsr" / "LR_bicubic" / "X2" / "womanx2.png").unlink()
-    with pytest.raises(ValueError, match=r"woman.png has no matching LR image womanx2"):
+    with pytest.raises(DataError, match=r"woman.png has no matching LR image womanx2"):
         read_sr_benchmark(tmp_path / "edsr", 2)
 
 
@@ -106,42 +123,35 @@ def test_size_mismatch_is_an_error(tmp_path):
     root = tmp_path / "bad"
     _write(root / "HR" / "a.png", (10, 10, 3), seed=0)
     _write(root / "LR_bicubic" / "X2" / "ax2.png", (4, 5, 3), seed=1)
-    with pytest.raises(ValueError, match="not 1/2 of it"):
-        list_sr_pairs(root, 2)
+    with pytest.raises(DataError, match=r"1/2 of it \(data.scale=2\)"):
+        read_sr_benchmark(root, 2)
 
 
-def test_dataset_items_channels_and_collate(tmp_path, selfexsr):
+def test_items_channels_gray_flag_and_batches(tmp_path, selfexsr):
     root = tmp_path / "selfexsr"
-    ds = SRBenchmarkDataset(root, scale=2, channels=3)
-    assert len(ds) == 2
-    color, gray = ds[0], ds[1]
-    assert set(color) == {"target", "input", "name", "index", "gray"}
+    color, gray = benchmark_items(root, 2)
+    assert set(color) == {"target", "input", "name", "index", "gray", "seed"}
     assert color["target"].shape == (3, 8, 6) and color["input"].shape == (3, 4, 3)
-    assert color["target"].dtype == torch.float32
-    torch.testing.assert_close(
-        color["target"], torch.from_numpy(selfexsr["img_001"][0]).permute(2, 0, 1) / 255
-    )
+    assert color["target"].dtype == torch.uint8  # as every dataset: the task makes floats
+    assert torch.equal(color["target"], torch.from_numpy(selfexsr["img_001"][0]).permute(2, 0, 1))
     assert color["gray"] is False and color["index"] == 0 and color["name"] == "img_001"
     assert gray["gray"] is True and gray["target"].shape == (3, 6, 10)
     assert torch.equal(gray["target"][0], gray["target"][2])  # replicated
 
-    ds1 = SRBenchmarkDataset(root, scale=2, channels=1)
-    y = ds1[0]["target"]
-    assert y.shape == (1, 8, 6)
+    # a gray model gets the one channel policy of the platform: full-range ITU-R 601 luma
+    y, _ = benchmark_items(root, 2, channels=1)
+    assert y["target"].shape == (1, 8, 6)
     r, g, b = torch.from_numpy(selfexsr["img_001"][0]).permute(2, 0, 1).double()
-    torch.testing.assert_close(
-        y[0].double(), (16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255) / 255, rtol=0, atol=1e-6
-    )
-    assert ds1[1]["target"].shape == (1, 6, 10)
+    luma = torch.floor((19595 * r + 38470 * g + 7471 * b + 32768) / 65536)
+    assert torch.equal(y["target"][0].double(), luma)
 
-    batch = next(iter(DataLoader(ds, batch_size=1)))
-    assert batch["target"].shape == (1, 3, 8, 6) and batch["gray"].tolist() == [False]
-    with pytest.raises(ValueError, match="channels"):
-        SRBenchmarkDataset(root, scale=2, channels=2)
+    dm = RestorationDataModule(None, channels=3, scale=2, test_sets={"B": root})
+    batch = next(iter(dm.test_dataloader()[0]))
+    assert batch.target.shape == (1, 3, 8, 6) and batch.gray.tolist() == [False]
 
 
-def test_dataset_without_lr_has_no_input(tmp_path, edsr):
-    item = SRBenchmarkDataset(tmp_path / "edsr", scale=4)[0]
+def test_items_without_lr_have_no_input(tmp_path, edsr):
+    item = benchmark_items(tmp_path / "edsr", 4)[0]
     assert "input" not in item and item["target"].shape == (3, 8, 4)
 
 
@@ -152,6 +162,6 @@ def test_real_set5(shared_datasets):
     for s in samples:
         assert s.hr.shape[0] == 4 * s.lr.shape[0] and s.hr.shape[1] == 4 * s.lr.shape[1]
         assert s.hr.shape[2] == s.lr.shape[2] == 3
-    ds = SRBenchmarkDataset(shared_datasets / "Set14", scale=3)
-    assert len(ds) == 14
-    assert sum(bool(ds[i]["gray"]) for i in range(len(ds))) == 1  # img_003 is single-channel
+    items = benchmark_items(shared_datasets / "Set14", 3)
+    assert len(items) == 14
+    assert sum(bool(i["gray"]) for i in items) == 1  # img_003 is single-channel

@@ -9,9 +9,24 @@ import numpy as np
 import pytest
 import torch
 
-from restore.data import torchvision_sets
-from restore.data.torchvision_sets import CIFAR100DataModule, STL10DataModule
+from restore.data import RestorationDataModule, torchvision_sets
 from restore.utils.errors import ConfigError, DataError
+
+LAYOUT_KEYS = ("train_split", "val_count", "test_count", "split_seed", "download", "verify_md5")
+
+
+def _datamodule(layout, root, patch_size, kwargs):
+    options = {k: kwargs.pop(k) for k in LAYOUT_KEYS if k in kwargs}
+    kwargs = {"channels": 3, "patch_size": patch_size, "eval_batch_size": 256, **kwargs}
+    return RestorationDataModule(lambda: layout(root, **options), **kwargs)
+
+
+def STL10DataModule(root, **kwargs):  # conf/data/stl10.yaml's options
+    return _datamodule(torchvision_sets.stl10, root, 64, kwargs)
+
+
+def CIFAR100DataModule(root, **kwargs):  # conf/data/cifar100.yaml's options
+    return _datamodule(torchvision_sets.cifar100, root, 32, kwargs)
 
 
 def write_stl10(root: Path, counts=None, seed=0) -> dict[str, np.ndarray]:
@@ -71,9 +86,9 @@ def test_stl10_reads_the_binary_format(tmp_path):
     )  # fmt: skip
     dm.setup()
     assert dm.test_set_names == ["STL10"]
-    assert (len(dm.train_images), len(dm.val_images)) == (4, 2)
-    assert len(dm.test_images["STL10"]) == 4
-    by_name = {im.name: im.pixels for im in dm.train_images + dm.val_images}
+    assert (len(dm.train_examples), len(dm.val_examples)) == (4, 2)
+    assert len(dm.test_examples["STL10"]) == 4
+    by_name = {ex.name: dm.store(ex.target) for ex in dm.train_examples + dm.val_examples}
     assert sorted(by_name) == [f"train_{i:05d}" for i in range(6)]
     for i in range(6):  # exact pixels, in HWC orientation (a transposition would show here)
         assert np.array_equal(by_name[f"train_{i:05d}"], images["train"][i])
@@ -92,10 +107,11 @@ def test_stl10_reads_the_binary_format(tmp_path):
         verify_md5=False,
     )  # fmt: skip
     unl.setup()
-    assert len(unl.train_images) + len(unl.val_images) == 9 and len(unl.test_images["STL10"]) == 2
-    assert unl.train_images[0].pixels.shape == (96, 96, 1)
+    assert len(unl.train_examples) + len(unl.val_examples) == 9
+    assert len(unl.test_examples["STL10"]) == 2
+    assert unl.store(unl.train_examples[0].target).shape == (96, 96, 1)
     with pytest.raises(ConfigError):
-        STL10DataModule(str(tmp_path), train_split="all")
+        STL10DataModule(str(tmp_path), train_split="all").setup()
 
 
 def test_cifar100_reads_the_pickles(tmp_path):
@@ -103,16 +119,16 @@ def test_cifar100_reads_the_pickles(tmp_path):
     dm = CIFAR100DataModule(str(tmp_path), val_count=3, verify_md5=False, patches_per_epoch=4)
     dm.setup()
     assert dm.test_set_names == ["CIFAR100"]
-    assert len(dm.train_images) == 5 and len(dm.val_images) == 3
-    for im in dm.train_images + dm.val_images:
-        assert np.array_equal(im.pixels, images["train"][int(im.name.split("_")[1])])
-    assert np.array_equal(dm.test_images["CIFAR100"][4].pixels, images["test"][4])
+    assert len(dm.train_examples) == 5 and len(dm.val_examples) == 3
+    for ex in dm.train_examples + dm.val_examples:
+        assert np.array_equal(dm.store(ex.target), images["train"][int(ex.name.split("_")[1])])
+    assert np.array_equal(dm.store(dm.test_examples["CIFAR100"][4].target), images["test"][4])
     batch = next(iter(dm.train_dataloader()))
     assert batch.target.shape == (4, 3, 32, 32)
     # the held-out images depend on split_seed only
     again = CIFAR100DataModule(str(tmp_path), val_count=3, verify_md5=False)
     again.setup()
-    assert [im.name for im in again.val_images] == [im.name for im in dm.val_images]
+    assert [ex.name for ex in again.val_examples] == [ex.name for ex in dm.val_examples]
     with pytest.raises(ConfigError, match="val_count"):
         CIFAR100DataModule(str(tmp_path), val_count=8, verify_md5=False).setup()
 
@@ -122,7 +138,7 @@ def test_missing_files_say_where_and_how(tmp_path):
         STL10DataModule(str(tmp_path / "stl")).setup()
     msg = str(err.value)
     assert str(tmp_path / "stl" / "stl10_binary" / "train_X.bin") in msg
-    assert "data.download=true" in msg and "python -m restore.data.download stl10" in msg
+    assert "data.layout.download=true" in msg and "python -m restore.data.download stl10" in msg
     with pytest.raises(DataError, match=r"restore\.data\.download cifar100") as err:
         CIFAR100DataModule(str(tmp_path / "c")).setup()
     assert str(tmp_path / "c" / "cifar-100-python" / "train") in str(err.value)
@@ -150,4 +166,4 @@ def test_download_flag_fetches_before_reading(tmp_path, monkeypatch):
     dm = CIFAR100DataModule(str(tmp_path), download=True, verify_md5=False, val_count=1)
     dm.prepare_data()
     dm.setup()
-    assert calls[0] == "cifar100" and len(dm.train_images) == 7
+    assert calls[0] == "cifar100" and len(dm.train_examples) == 7

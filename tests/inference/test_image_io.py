@@ -11,14 +11,8 @@ import tifffile
 import torch
 from PIL import Image, ImageOps
 
-from restore.inference.image_io import (
-    list_inputs,
-    match_channels,
-    read_image,
-    to_array,
-    to_mode,
-    write_image,
-)
+from restore.imaging import read_image, to_array, write_image
+from restore.inference.image_io import list_inputs, match_channels, to_mode
 from restore.utils.errors import DataError
 
 RNG = np.random.default_rng(0)

@@ -9,8 +9,9 @@ import torch
 from torch import nn
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
-from restore.data import EmbeddedDataModule
+from restore.data import RestorationDataModule
 from restore.data.batch import Batch
+from restore.data.layouts import embedded
 from restore.degradations import SeededNoise
 from restore.metrics import quantize
 from restore.tasks import DeblurTask
@@ -42,11 +43,10 @@ def test_deblur_trains_and_its_test_blur_is_the_seeded_blur(tmp_path):
     assert np.isfinite(metrics["test/embedded/psnr"])
     # the logged input PSNR is that of the motion blur drawn from RandomState(eval_seed)
     blur = hydra.utils.instantiate(cfg.noise)
-    dm = EmbeddedDataModule(channels=1)
-    dm.setup()
+    dm = RestorationDataModule(embedded, channels=1)
     psnrs = []
-    for image in dm.test_images["embedded"]:
-        x = torch.from_numpy(image.pixels).permute(2, 0, 1)[None].float() / 255
+    for item in dm.test_dataset("embedded"):
+        x = item["target"][None].float() / 255
         y = quantize(blur(x, SeededNoise([0])))
         psnrs.append(peak_signal_noise_ratio(y, x, data_range=1.0).item())
     assert metrics["test/embedded/input_psnr"] == pytest.approx(np.mean(psnrs), abs=1e-3)
@@ -72,7 +72,7 @@ def test_unet_deblurring_trains_on_real_gopro_pairs(gopro_tree, tmp_path):
         [
             "task=deblur",
             "data=gopro",
-            f"data.root={root}",
+            f"data.layout.root={root}",
             f"data.cache_dir={tmp_path / 'cache'}",
             "data.num_workers=0",
             "data.patch_size=64",

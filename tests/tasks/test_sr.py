@@ -49,7 +49,7 @@ def test_task_lr_equals_the_benchmark_lr_files(scale, shared_datasets):
 
 def test_bicubic_row_of_set5_x2_matches_the_published_value(shared_datasets, tmp_path):
     overrides = ["task=sr", "model=bicubic", "data=sr_benchmarks", "task.scale=2"]
-    cfg = compose_config("eval", [*overrides, "~data.benchmarks.Set14"], tmp_path)
+    cfg = compose_config("eval", [*overrides, "~data.test_sets.Set14"], tmp_path)
     metrics = evaluate(cfg)
     assert metrics["test/Set5/psnr"] == pytest.approx(33.66, abs=0.05)
     # the input row is bicubic upscaling too (rounded per pass, as MATLAB on uint8)
@@ -110,7 +110,7 @@ def test_edsr_trains_and_tests_on_embedded_and_set5(shared_datasets, tmp_path):
         "train",
         [
             "experiment=edsr_x2",
-            "~data.benchmarks.Set14",
+            "~data.test_sets.Set14",
             "model.n_blocks=1",
             "model.width=8",
             "data.patch_size=32",
