@@ -33,7 +33,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format restore tests benchmarks
 
 ## bench: benchmarks; results go to experiments/results/ (BM3D side by side needs a trained
-## CPU-budget model: `python -m restore.train experiment=dncnn_cpu_budget`, or BENCH_CKPT=path)
+## CPU-budget model: `python -m restore.train experiment=unet_cpu_budget`, or BENCH_CKPT=path)
 BENCH_CKPT ?= budget
 bench: $(STAMP)
 	$(PY) benchmarks/train_step.py

@@ -4,7 +4,7 @@ Both see the published protocol's inputs: N(0, (sigma/255)^2) from RandomState(0
 clipped; both estimates are clipped and rounded to 8 bits; PSNR over the whole image, averaged.
 
     python benchmarks/bm3d_vs_model.py --ckpt outputs/train/.../checkpoints/last.ckpt
-    python benchmarks/bm3d_vs_model.py --ckpt budget  # newest experiment=dncnn_cpu_budget run
+    python benchmarks/bm3d_vs_model.py --ckpt budget  # newest experiment=unet_cpu_budget run
     python benchmarks/bm3d_vs_model.py --kair ../shared/weights/kair_dncnn_25.pth --sets Set12
 
 Writes experiments/results/bm3d_vs_model.json.
@@ -32,6 +32,8 @@ from restore.utils.config import PROJECT_ROOT
 
 RESULTS = PROJECT_ROOT / "experiments" / "results" / "bm3d_vs_model.json"
 SHARED = PROJECT_ROOT.parent / "shared" / "datasets"
+# the CPU-budget preset and its former name
+BUDGET_PRESETS = ("unet_cpu_budget", "dncnn_cpu_budget")
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -58,12 +60,12 @@ def load_model(args) -> tuple[RestorationTask, str]:
 
 
 def latest_budget_checkpoint() -> str:
-    """The checkpoint ``restore.train experiment=dncnn_cpu_budget`` tested, newest run first."""
+    """The checkpoint ``restore.train experiment=unet_cpu_budget`` tested, newest run first."""
     runs = sorted(
         (
             p.parent.parent
             for p in (PROJECT_ROOT / "outputs").glob("**/.hydra/overrides.yaml")
-            if "experiment=dncnn_cpu_budget" in p.read_text()
+            if any(f"experiment={name}" in p.read_text() for name in BUDGET_PRESETS)
         ),
         key=lambda run: run.stat().st_mtime,
         reverse=True,
@@ -73,8 +75,8 @@ def latest_budget_checkpoint() -> str:
         if kept:
             return str(kept[-1])
     raise SystemExit(
-        "no checkpoint of an experiment=dncnn_cpu_budget run under outputs/: train one with "
-        "`python -m restore.train experiment=dncnn_cpu_budget` or pass --ckpt PATH"
+        "no checkpoint of an experiment=unet_cpu_budget run under outputs/: train one with "
+        "`python -m restore.train experiment=unet_cpu_budget` or pass --ckpt PATH"
     )
 
 

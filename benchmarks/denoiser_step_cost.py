@@ -2,7 +2,7 @@
 
 Plain PyTorch steps (forward, MSE, backward, Adam) on random tensors, so that only the network's
 arithmetic is timed; the data pipeline is the same for every candidate and is measured by the full
-runs in experiments/dncnn_cpu_budget/. Rounds alternate between the candidates to cancel drifts in
+runs in experiments/unet_cpu_budget/. Rounds alternate between the candidates to cancel drifts in
 machine load; the best round of each is kept.
 
     python benchmarks/denoiser_step_cost.py [--steps 8] [--rounds 2] [--threads 2]

@@ -26,7 +26,7 @@ def test_budget_preset_stops_on_time_and_evaluates(shared_datasets, tmp_path):
     cfg = compose_config(
         "train",
         [
-            "experiment=dncnn_cpu_budget",
+            "experiment=unet_cpu_budget",
             f"callbacks.time_budget.minutes={budget_s / 60}",
             "model.depth=3",
             "model.width=8",

@@ -14,8 +14,12 @@ from .test_train import run_cli
 
 # scored by `restore.eval`, not trained: tests/test_released_weights.py runs it in full
 EVAL_ONLY = {"dncnn_kair_s25"}
+# former names, composed by test_former_names_compose_to_their_preset rather than run
+ALIASES = {"dncnn_cpu_budget": "unet_cpu_budget"}
 PRESETS = sorted(
-    p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml") if p.stem not in EVAL_ONLY
+    p.stem
+    for p in (CONFIG_DIR / "experiment").glob("*.yaml")
+    if p.stem not in EVAL_ONLY | set(ALIASES)
 )
 
 
@@ -54,5 +58,17 @@ def test_presets_on_bundled_data_run(tmp_path):
 @pytest.mark.shared
 def test_presets_on_shared_data_run(shared_datasets, tmp_path):
     presets = [p for p in PRESETS if reads_shared(p, tmp_path / "cfg")]
-    assert {"dncnn_cpu_budget", "dncnn_s25_paper"} <= set(presets)
+    assert {"unet_cpu_budget", "dncnn_s25_paper"} <= set(presets)
     smoke_run(presets, tmp_path / "runs")
+
+
+@pytest.mark.parametrize(("old", "new"), ALIASES.items())
+def test_former_names_compose_to_their_preset(old, new, tmp_path):
+    def composed(name):
+        cfg = OmegaConf.to_container(compose_config("train", [f"experiment={name}"], tmp_path))
+        cfg.pop("hydra", None)
+        return cfg
+
+    cfg = compose_config("train", [f"experiment={old}"], tmp_path)
+    assert cfg.model._target_ == "restore.archs.unet.UNet"
+    assert composed(old) == composed(new)

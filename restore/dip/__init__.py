@@ -6,19 +6,19 @@ method of ``restore.eval`` (see ``method.py``).
 
 from restore.dip.downsampler import LanczosDownsampler, lanczos_kernel_1d
 from restore.dip.early_stopping import ESWMV
-from restore.dip.generators import ResNet, SegNet, Skip, UNet
+from restore.dip.generators import DIPUNet, ResNet, SegNet, Skip
 from restore.dip.method import DeepImagePrior
 from restore.dip.module import DIPModule, make_code
 
 __all__ = [
     "ESWMV",
     "DIPModule",
+    "DIPUNet",
     "DeepImagePrior",
     "LanczosDownsampler",
     "ResNet",
     "SegNet",
     "Skip",
-    "UNet",
     "lanczos_kernel_1d",
     "make_code",
 ]

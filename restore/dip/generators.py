@@ -8,7 +8,7 @@ the authors' repository (DmitryUlyanov/deep-image-prior, ``models/``):
   inpainting) are 5 scales of 128 down / 128 up channels, 4 skip channels, 3x3 down and up
   kernels, 1x1 skip kernels, reflection padding, BatchNorm, LeakyReLU(0.2), stride-2 convolution
   down-sampling, bilinear up-sampling and a sigmoid output.
-* :class:`UNet` is ``models/unet.py`` (the "hourglass with skips" the paper compares against):
+* :class:`DIPUNet` is ``models/unet.py`` (the "hourglass with skips" the paper compares against):
   max-pool down, transposed-conv (or interpolation + conv) up, concatenated skips.
 * :class:`ResNet` is ``models/resnet.py``: residual blocks at full resolution, no down-sampling.
 * :class:`SegNet` (Badrinarayanan et al., TPAMI 2017) is not in the repository: an encoder-decoder
@@ -246,7 +246,7 @@ class _UNetConv(nn.Sequential):
         super().__init__(*block(in_ch, out_ch), *block(out_ch, out_ch))
 
 
-class UNet(_PadCrop):
+class DIPUNet(_PadCrop):
     """The U-Net hourglass of the DIP repository (``models/unet.py``, ``feature_scale=4``).
 
     Widths ``width * 2**i`` for ``i = 0..depth`` (16, 32, 64, 128, 256 by default), 2x2 max-pool

@@ -47,7 +47,9 @@ from restore import imaging
 from restore.degradations import Degradation, SeededNoise
 from restore.degradations.resize import imresize
 from restore.dip.method import DeepImagePrior, problem_kind
-from restore.imaging import quantize, rgb_to_y
+from restore.imaging import quantize
+from restore.metrics import region_psnr
+from restore.metrics.sr import y_psnr, y_ssim
 from restore.tasks.base import modcrop
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR
@@ -76,20 +78,14 @@ class Problem:
         return problem_kind(self.mask, self.scale)
 
 
-def read(path: str | Path, channels: int | None = None) -> tuple[Tensor, int]:
+def _read(path: str | Path, channels: int | None = None) -> tuple[Tensor, int]:
     """(1, C, H, W) float in [0, 1] at the file's bit depth (8 or 16), upright by its EXIF
-    orientation, and that bit depth; C from the file (gray: 1, else 3) unless given (the one
-    channel policy, :func:`restore.imaging.match_channels`)."""
+    orientation, and that bit depth; C from the file unless given (the one channel policy)."""
     image = imaging.read_image(path)
     x = image.tensor
     if channels:
         x = imaging.match_channels(x, channels, image.bit_depth)
     return x, image.bit_depth
-
-
-def load_image(path: str | Path, channels: int | None = None) -> Tensor:
-    """(1, C, H, W) float in [0, 1]; C from the file (gray: 1, else 3) unless given."""
-    return read(path, channels)[0]
 
 
 def build_problem(
@@ -102,7 +98,7 @@ def build_problem(
 ) -> Problem:
     """The DIP problem of ``image`` under ``degradation`` (see the module doc)."""
     image = Path(image)
-    x, bits = read(image)
+    x, bits = _read(image)
     noise = type(degradation).__name__
     degradation.eval()  # evaluation behaviour: e.g. the bicubic LR rounded as the benchmark files
     if not observed:
@@ -122,7 +118,7 @@ def build_problem(
             bits,
         )
     scale = degradation.scale
-    truth = load_image(gt, channels=x.shape[1]) if gt else None
+    truth = _read(gt, x.shape[1])[0] if gt else None
     if truth is not None and tuple(truth.shape[-2:]) != (x.shape[-2] * scale, x.shape[-1] * scale):
         raise DataError(
             f"gt {gt} is {tuple(truth.shape[-2:])}, expected the observation's size x {scale} "
@@ -157,36 +153,24 @@ def _scores(
     x: Tensor, gt: Tensor, scale: int = 1, y_channel: bool = False, bits: int = 8
 ) -> dict[str, float]:
     """PSNR/SSIM of the result rounded to ``bits`` (published protocol: clip, round to 8 bits,
-    score; a 16-bit image is rounded to its 16 bits)."""
+    score; a 16-bit image is rounded to its 16 bits); with ``y_channel`` also the SR protocol's
+    (:mod:`restore.metrics.sr`: Y of 8-bit levels, ``scale`` border pixels cropped)."""
     q = quantize(x, bits)
     out = {
         "psnr": float(peak_signal_noise_ratio(q, gt, data_range=1.0)),
         "ssim": float(structural_similarity_index_measure(q, gt, data_range=1.0)),
     }
     if y_channel:
-        b = scale
-        qy, gy = rgb_to_y(q), rgb_to_y(gt)
-        if b and qy.shape[-1] > 2 * b and qy.shape[-2] > 2 * b:
-            qy, gy = qy[..., b:-b, b:-b], gy[..., b:-b, b:-b]
-        out["psnr_y"] = float(peak_signal_noise_ratio(qy, gy, data_range=1.0))
-        out["ssim_y"] = float(structural_similarity_index_measure(qy, gy, data_range=1.0))
+        out["psnr_y"] = float(y_psnr(q, gt, scale)[0])
+        out["ssim_y"] = float(y_ssim(q, gt, scale)[0])
     return out
 
 
 def psnr_in(x: Tensor, gt: Tensor, region: Tensor, bits: int = 8) -> float | None:
     """PSNR of the result rounded to ``bits`` over the pixels where ``region`` is 1 (None if
-    there are none)."""
-    region = region.expand_as(gt)
-    n = float(region.sum())
-    if n == 0:
-        return None
-    mse = float(((quantize(x, bits) - gt) ** 2 * region).sum()) / n
-    return 10 * math.log10(1 / max(mse, 1e-20))
-
-
-def psnr_holes(x: Tensor, gt: Tensor, mask: Tensor, bits: int = 8) -> float | None:
-    """PSNR over the unknown pixels (mask 0) only: what inpainting filled in."""
-    return psnr_in(x, gt, 1 - mask, bits)
+    there are none): :func:`restore.metrics.region_psnr`."""
+    psnr = float(region_psnr(quantize(x, bits), gt, region > 0.5)[0])
+    return None if math.isnan(psnr) else psnr
 
 
 def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
@@ -194,11 +178,6 @@ def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
         return None, None
     i = int(np.nanargmax(a))
     return i, float(a[i])
-
-
-def save_png(x: Tensor, path: Path, bit_depth: int = 8) -> None:
-    """``x`` (1, C, H, W) in [0, 1] as an 8- or 16-bit PNG (:func:`restore.imaging.write_image`)."""
-    imaging.write_image(path, x, bit_depth)
 
 
 def plot_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> None:
@@ -313,18 +292,18 @@ def run_one(
             summary["psnr_observation"] = observed["psnr"]
         if problem.mask is not None:
             gt, mask = problem.gt, problem.mask
-            summary["psnr_holes"] = psnr_holes(images["es"], gt, mask, bits)
-            summary["psnr_holes_final"] = psnr_holes(images["final"], gt, mask, bits)
+            summary["psnr_holes"] = psnr_in(images["es"], gt, 1 - mask, bits)
+            summary["psnr_holes_final"] = psnr_in(images["final"], gt, 1 - mask, bits)
             summary["psnr_known"] = psnr_in(images["es"], gt, mask, bits)
         if sr:  # baseline: MATLAB bicubic upscaling of the LR image
             bicubic = imresize(problem.observation, size=tuple(problem.gt.shape[-2:]))
             base = _scores(bicubic, problem.gt, problem.scale, y_channel=True, bits=bits)
             summary |= {f"{k}_bicubic": v for k, v in base.items()}
     # written at the image's bit depth: a 16-bit input gives 16-bit PNGs
-    save_png(images["es"], out_dir / "restored.png", bits)
-    save_png(images["final"], out_dir / "final.png", bits)
+    imaging.write_image(out_dir / "restored.png", images["es"], bits)
+    imaging.write_image(out_dir / "final.png", images["final"], bits)
     obs = problem.observation * problem.mask if problem.mask is not None else problem.observation
-    save_png(obs, out_dir / "observation.png", bits)
+    imaging.write_image(out_dir / "observation.png", obs, bits)
     np.savez_compressed(
         out_dir / "curves.npz", **{k: v for k, v in res["curves"].items() if v is not None}
     )

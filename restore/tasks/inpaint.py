@@ -21,6 +21,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 
 from restore.data.batch import Batch
 from restore.degradations import Degradation
+from restore.metrics import region_psnr
 from restore.tasks.base import RestorationTask
 from restore.utils.errors import ConfigError
 
@@ -45,12 +46,9 @@ class HolePSNR(Metric):
         self.add_state("count", torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, preds: Tensor, target: Tensor, mask: Tensor) -> None:
-        hole = (mask < 0.5).to(torch.float64).expand_as(preds)
-        n = hole.sum(dim=(1, 2, 3))
-        sse = ((preds.double() - target.double()) ** 2 * hole).sum(dim=(1, 2, 3))
-        has_hole = n > 0
-        mse = sse[has_hole] / n[has_hole]
-        self.total += (10 * torch.log10(self.data_range**2 / mse)).sum()
+        psnr = region_psnr(preds, target, mask < 0.5, self.data_range)
+        has_hole = ~psnr.isnan()
+        self.total += psnr[has_hole].sum()
         self.count += int(has_hole.sum())
 
     def compute(self) -> Tensor:
