@@ -6,6 +6,7 @@ import os
 from functools import partial
 from pathlib import Path
 
+import hydra
 import numpy as np
 import pytest
 import torch
@@ -15,6 +16,7 @@ from restore.data import EvalDataset, Example, ImageStore, PatchDataset, Restora
 from restore.data import store as store_module
 from restore.data.layouts import pair_folders, paired_folder
 from restore.utils.errors import ConfigError, DataError
+from tests.conftest import compose_config
 
 
 def _save(path: Path, pixels: np.ndarray) -> np.ndarray:
@@ -267,3 +269,29 @@ def test_train400_config_gives_dncnn_training_data(shared_datasets, tmp_path):
     batch = next(iter(dm.train_dataloader()))
     assert batch.target.shape == (8, 1, 40, 40) and batch.target.dtype == torch.uint8
     assert len(dm.train_dataloader().dataset.examples) == 4 * 392  # scales 1, 0.9, 0.8, 0.7
+
+
+def test_flat_pairs_is_one_function_and_one_yaml(tmp_path):
+    """The layout added as the example of a new dataset: its YAML composes, its pairs load."""
+    root = tmp_path / "pairs"
+    made = {}
+    for split, names in (("train", ["a", "b", "c"]), ("val", ["d"]), ("test", ["e", "f"])):
+        for i, name in enumerate(names):
+            target = _save(root / split / f"{name}_target.png", _random((40, 48, 3), i))
+            _save(root / split / f"{name}_input.jpg", _random((40, 48, 3), 10 + i))  # any suffix
+            made[name] = (np.asarray(Image.open(root / split / f"{name}_input.jpg")), target)
+    overrides = ["data=flat_pairs", f"data.layout.root={root}", "data.patch_size=32"]
+    cfg = compose_config("train", [*overrides, "data.batch_size=4"], tmp_path)
+    dm = hydra.utils.instantiate(cfg.data, num_workers=0)
+    dm.setup()
+    assert [ex.name for ex in dm.train_examples] == ["a", "b", "c"]
+    assert dm.test_set_names == ["test"]
+    for item in dm.test_dataset("test"):
+        inp, target = made[item["name"]]
+        np.testing.assert_array_equal(item["input"].permute(1, 2, 0).numpy(), inp)
+        np.testing.assert_array_equal(item["target"].permute(1, 2, 0).numpy(), target)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch.input.shape == batch.target.shape == (4, 3, 32, 32)
+    (root / "train" / "c_input.jpg").unlink()
+    with pytest.raises(DataError, match=r"1 image\(s\) of .*\*_target have no partner"):
+        hydra.utils.instantiate(cfg.data, num_workers=0).setup()
