@@ -50,6 +50,7 @@ from restore.dip.method import DeepImagePrior, problem_kind
 from restore.imaging import quantize
 from restore.metrics import region_psnr
 from restore.metrics.sr import y_psnr, y_ssim
+from restore.reporting.plots import dip_curves
 from restore.tasks.base import modcrop
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR
@@ -180,59 +181,6 @@ def _nan_argmax(a: np.ndarray | None) -> tuple[int | None, float | None]:
     return i, float(a[i])
 
 
-def plot_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> None:
-    """PSNR of the raw and averaged outputs (when gt is known) and ES-WMV's VAR, stop marked."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curves = res["curves"]
-    steps = np.arange(res["steps"])
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    handles = []
-    if np.isfinite(curves["psnr"]).any():
-        handles += ax.plot(steps, curves["psnr"], lw=0.6, alpha=0.5, label="PSNR (output)")
-        handles += ax.plot(steps, curves["psnr_avg"], lw=1.2, label="PSNR (EMA output)")
-        ax.set_ylabel("PSNR (dB)")
-        if summary.get("oracle_iteration") is not None:
-            handles += ax.plot(
-                [summary["oracle_iteration"]],
-                [summary["oracle_psnr"]],
-                "k*",
-                ms=10,
-                label=f"oracle {summary['oracle_psnr']:.2f} dB @ {summary['oracle_iteration']}",
-            )
-        both = np.concatenate([curves["psnr"], curves["psnr_avg"]])
-        finite = both[np.isfinite(both)]
-        if finite.size:
-            ax.set_ylim(max(finite.min(), finite.max() - 16) - 0.5, finite.max() + 1)
-    else:
-        handles += ax.semilogy(steps, curves["loss"], lw=0.8, label="loss")
-        ax.set_ylabel("loss")
-    ax.set_xlabel("iteration")
-    var = curves.get("var")
-    if var is not None and np.isfinite(var).any():
-        ax2 = ax.twinx()
-        handles += ax2.semilogy(steps, var, "C3", lw=1.0, label="ES-WMV variance")
-        ax2.set_ylabel("windowed variance")
-    es = res["es_iteration"]
-    if es is not None:
-        label = f"ES-WMV detection @ {es}"
-        if summary.get("psnr") is not None:
-            label += f" ({summary['psnr']:.2f} dB)"
-        handles.append(ax.axvline(es, color="k", ls="--", lw=1, label=label))
-    stop = res.get("es_stop_step")
-    if stop is not None:  # where ES-WMV stopped, or would have stopped (stop_training=false)
-        label = "ES-WMV stop" if res["stopped_early"] else "ES-WMV stop (not applied)"
-        handles.append(ax.axvline(stop, color="gray", ls=":", lw=1.2, label=f"{label} @ {stop}"))
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
-    ax.set_title(f"DIP {summary['problem']} ({summary['noise']}): {summary['image']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def run_one(
     problem: Problem,
     method: DeepImagePrior,
@@ -307,7 +255,7 @@ def run_one(
     np.savez_compressed(
         out_dir / "curves.npz", **{k: v for k, v in res["curves"].items() if v is not None}
     )
-    plot_curves(out_dir / "curve.png", res, summary)
+    dip_curves(out_dir / "curve.png", res, summary)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("%s: %s", problem.name, _one_line(summary))
     return summary

@@ -1,10 +1,12 @@
-"""Plots of a comparison: matplotlib's object API on the Agg canvas (no display, no pyplot)."""
+"""Plots of a comparison and of a Deep Image Prior run: matplotlib's object API on the Agg canvas
+(no display, no pyplot)."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -89,4 +91,52 @@ def psnr_vs_sigma(runs: list[Run], path: Path) -> Path | None:
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def dip_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> Path:
+    """PSNR of the raw and averaged outputs (when gt is known) and ES-WMV's VAR, stop marked."""
+    curves = res["curves"]
+    steps = np.arange(res["steps"])
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.add_subplot()
+    handles = []
+    if np.isfinite(curves["psnr"]).any():
+        handles += ax.plot(steps, curves["psnr"], lw=0.6, alpha=0.5, label="PSNR (output)")
+        handles += ax.plot(steps, curves["psnr_avg"], lw=1.2, label="PSNR (EMA output)")
+        ax.set_ylabel("PSNR (dB)")
+        if summary.get("oracle_iteration") is not None:
+            handles += ax.plot(
+                [summary["oracle_iteration"]],
+                [summary["oracle_psnr"]],
+                "k*",
+                ms=10,
+                label=f"oracle {summary['oracle_psnr']:.2f} dB @ {summary['oracle_iteration']}",
+            )
+        both = np.concatenate([curves["psnr"], curves["psnr_avg"]])
+        finite = both[np.isfinite(both)]
+        if finite.size:
+            ax.set_ylim(max(finite.min(), finite.max() - 16) - 0.5, finite.max() + 1)
+    else:
+        handles += ax.semilogy(steps, curves["loss"], lw=0.8, label="loss")
+        ax.set_ylabel("loss")
+    ax.set_xlabel("iteration")
+    var = curves.get("var")
+    if var is not None and np.isfinite(var).any():
+        ax2 = ax.twinx()
+        handles += ax2.semilogy(steps, var, "C3", lw=1.0, label="ES-WMV variance")
+        ax2.set_ylabel("windowed variance")
+    es = res["es_iteration"]
+    if es is not None:
+        label = f"ES-WMV detection @ {es}"
+        if summary.get("psnr") is not None:
+            label += f" ({summary['psnr']:.2f} dB)"
+        handles.append(ax.axvline(es, color="k", ls="--", lw=1, label=label))
+    stop = res.get("es_stop_step")
+    if stop is not None:  # where ES-WMV stopped, or would have stopped (stop_training=false)
+        label = "ES-WMV stop" if res["stopped_early"] else "ES-WMV stop (not applied)"
+        handles.append(ax.axvline(stop, color="gray", ls=":", lw=1.2, label=f"{label} @ {stop}"))
+    ax.legend(handles=handles, loc="lower right", fontsize=8)
+    ax.set_title(f"DIP {summary['problem']} ({summary['noise']}): {summary['image']}")
+    fig.tight_layout()
     return _save(fig, path)
