@@ -7,20 +7,30 @@ best checkpoint, and return the metric a sweeper optimises.
 from __future__ import annotations
 
 import logging
+import signal
 
 import hydra
 import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from restore.callbacks.faults import Preemption
 from restore.utils.build import build_task, build_trainer
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR, to_container
+from restore.utils.errors import Interrupted
+from restore.utils.rundir import hold_run_dir
 
 log = logging.getLogger(__name__)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit and test as configured; returns every logged metric."""
+    """Fit and test as configured, holding the run directory; returns every logged metric."""
+    with hold_run_dir(cfg.paths.output_dir):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)
@@ -30,7 +40,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         logger.log_hyperparams(task.run_config)
 
     if cfg.get("train"):
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        except SIGTERMException:
+            raise _interrupted(trainer) from None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     if cfg.get("test"):
@@ -42,6 +55,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
         metrics.update({k: float(v) for k, v in trainer.callback_metrics.items()})
     return metrics
+
+
+def _interrupted(trainer: L.Trainer) -> Interrupted:
+    preemption = next((cb for cb in trainer.callbacks if isinstance(cb, Preemption)), None)
+    name = (preemption.received if preemption else None) or "SIGTERM"
+    code = 128 + int(getattr(signal, name, signal.SIGTERM))
+    if preemption is not None and preemption.path.is_file():
+        return Interrupted(
+            f"stopped by {name} at step {trainer.global_step}: saved {preemption.path}; resume "
+            f"with ckpt_path={preemption.path}",
+            code,
+        )
+    return Interrupted(f"stopped by {name} at step {trainer.global_step}: nothing saved", code)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

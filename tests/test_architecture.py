@@ -25,6 +25,7 @@ FLOORS = {
     "restore.utils.config": 1,
     "restore.utils.tables": 1,  # text and Markdown tables (test report, pipeline, report)
     "restore.utils.timing": 1,  # the wall clock, Stopwatch, median of runs
+    "restore.utils.rundir": 1,  # one run, one directory (the lock)
     "restore.metrics": 2,
     "restore.degradations": 2,
     "restore.losses": 2,

@@ -1,8 +1,18 @@
 """Lightning callbacks of the platform (the ``callbacks`` config group)."""
 
+from restore.callbacks.faults import Divergence, Preemption
 from restore.callbacks.image_samples import ImageSamples
 from restore.callbacks.test_report import TestReport, format_table, test_table
 from restore.callbacks.time_budget import TimeBudget
 from restore.callbacks.train_clock import TrainClock
 
-__all__ = ["ImageSamples", "TestReport", "TimeBudget", "TrainClock", "format_table", "test_table"]
+__all__ = [
+    "Divergence",
+    "ImageSamples",
+    "Preemption",
+    "TestReport",
+    "TimeBudget",
+    "TrainClock",
+    "format_table",
+    "test_table",
+]

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from restore.utils.errors import ConfigError
 
-OK, FAILED, NOT_RUN = "ok", "failed", "not run"
+OK, FAILED, DIVERGED, NOT_RUN = "ok", "failed", "diverged", "not run"
 FAILED_PREFIX = "job failed"  # restore.reporting.callbacks.JobLog's error line
 
 # Hydra's default file log format: ``[%(asctime)s][%(name)s][%(levelname)s] - %(message)s``
@@ -197,7 +197,10 @@ def read_run(run_dir: Path, name: str) -> Run:
     run.metrics = _read_csv(run_dir / "test_metrics.csv")
     run.per_image = _read_csv(run_dir / "test_per_image.csv")
     if not run.metrics:
-        run.status = FAILED
+        # restore.callbacks.faults: "TrainingDiverged: ..." in a sweep's job log, the message
+        # itself in a single run's
+        diverged = "TrainingDiverged" in (error or "") or "training diverged" in (error or "")
+        run.status = DIVERGED if diverged else FAILED
         run.error = error or "no test_metrics.csv, and the log holds no error"
     run.checkpoint = tested_checkpoint(run_dir / "checkpoints")
     run.train_time_s, run.train_time_source = train_time(run_dir, times)

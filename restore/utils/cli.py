@@ -53,6 +53,6 @@ def clean_errors(fn: Callable) -> Callable:
                 kind = type(cause) if isinstance(cause, RestoreError) else RestoreError
                 raise kind(message) from None
             print(f"error: {message}", file=sys.stderr)
-            raise SystemExit(1) from None
+            raise SystemExit(getattr(cause, "exit_code", 1)) from None
 
     return wrapper
