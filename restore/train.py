@@ -15,7 +15,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from restore.callbacks.faults import Preemption
-from restore.utils.build import build_task, build_trainer
+from restore.utils.build import build_task, build_trainer, check_training_config
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR, to_container
 from restore.utils.errors import Interrupted
@@ -31,6 +31,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def _train(cfg: DictConfig) -> dict[str, float]:
+    check_training_config(cfg)
     L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)

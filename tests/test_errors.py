@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import shutil
 
-from .conftest import FAST
+import pytest
+from PIL import Image
+
+from restore.utils.build import check_training_config
+from restore.utils.errors import ConfigError
+
+from .conftest import FAST, compose_config
 from .test_train import run_cli
 
 
@@ -47,3 +53,36 @@ def test_unreadable_image_names_the_file(tmp_path):
 def test_bad_config_values_name_the_key(override, fragment):
     result = run_cli("restore.train", override, *FAST)
     assert_clean_error(result, fragment)
+
+
+def test_bad_learning_rates_are_refused_before_anything_starts(tmp_path):
+    result = run_cli("restore.train", "optimizer.lr=abc", *FAST)
+    assert_clean_error(result, "error: optimizer.lr must be a number, got 'abc'")
+    for lr, message in (("-1", "must be > 0"), ("0", "must be > 0")):
+        cfg = compose_config("train", [f"optimizer.lr={lr}"], tmp_path)
+        with pytest.raises(ConfigError, match=message):
+            check_training_config(cfg)
+
+
+def test_a_truncated_resume_checkpoint_names_the_good_ones_beside_it(tmp_path, gray_dncnn_ckpt):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copy(gray_dncnn_ckpt, folder / "epoch_001.ckpt")
+    data = gray_dncnn_ckpt.read_bytes()
+    (folder / "last.ckpt").write_bytes(data[: len(data) // 2])  # killed mid-copy
+    cfg = compose_config("train", [f"ckpt_path={folder / 'last.ckpt'}"], tmp_path)
+    with pytest.raises(ConfigError, match=r"damaged .* checkpoints beside it: epoch_001\.ckpt$"):
+        check_training_config(cfg)
+    cfg = compose_config("train", [f"ckpt_path={folder / 'nope.ckpt'}"], tmp_path)
+    with pytest.raises(ConfigError, match=r"does not exist; checkpoints beside it: epoch_001"):
+        check_training_config(cfg)
+    cfg = compose_config("train", [f"ckpt_path={folder / 'epoch_001.ckpt'}"], tmp_path)
+    check_training_config(cfg)  # a whole one passes
+
+
+def test_an_image_smaller_than_the_patch_is_named(tmp_path):
+    (tmp_path / "train").mkdir()
+    Image.new("L", (20, 24)).save(tmp_path / "train" / "tiny.png")
+    Image.new("L", (80, 80)).save(tmp_path / "train" / "big.png")
+    result = run_cli("restore.train", "data=folder", f"data.layout.root={tmp_path}", *FAST)
+    assert_clean_error(result, f"smallest: {tmp_path / 'train' / 'tiny.png'}, 20 px")

@@ -10,6 +10,7 @@ batched, in the task (``RestorationTask.on_after_batch_transfer``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import albumentations as A
 import numpy as np
@@ -79,12 +80,15 @@ class PatchDataset(Dataset):
         self.patches_per_epoch = patches_per_epoch
         self.scale = scale
         sizes = [store.size(ex.target) for ex in self.examples]
-        small = [(min(s), ex.name) for s, ex in zip(sizes, self.examples, strict=True)]
+        small = [
+            (min(s), str(ex.target) if isinstance(ex.target, Path) else repr(ex.name))
+            for s, ex in zip(sizes, self.examples, strict=True)
+        ]
         small = sorted(x for x in small if x[0] < patch_size)
         if small:
             raise DataError(
                 f"data.patch_size={patch_size} is larger than {len(small)} training image(s) "
-                f"(smallest: {small[0][1]!r}, {small[0][0]} px): lower data.patch_size or remove "
+                f"(smallest: {small[0][1]}, {small[0][0]} px): lower data.patch_size or remove "
                 "the image"
             )
         areas = np.array([h * w for h, w in sizes], dtype=np.float64)

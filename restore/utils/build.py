@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -11,6 +13,7 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
 from restore.tasks import RestorationTask
+from restore.utils.errors import ConfigError
 
 
 def instantiate_dict(cfg: DictConfig | None) -> list[Any]:
@@ -41,3 +44,42 @@ def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list[Callback], list[Logg
         cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="partial"
     )
     return trainer, callbacks, loggers
+
+
+def check_training_config(cfg: DictConfig) -> None:
+    """Refuse, before anything starts, what would fail minutes into a run: a non-numeric or
+    non-positive learning rate, a resume checkpoint that is missing or truncated."""
+    optimizer = cfg.get("optimizer") or {}
+    for key, positive in (("lr", True), ("weight_decay", False), ("momentum", False)):
+        if key not in optimizer:
+            continue
+        value = optimizer[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ConfigError(f"optimizer.{key} must be a number, got {value!r}")
+        if value < 0 or (positive and value == 0):
+            raise ConfigError(
+                f"optimizer.{key} must be {'> 0' if positive else '>= 0'}, got {value}"
+            )
+    ckpt = cfg.get("ckpt_path")
+    if ckpt in (None, "last", "best", "hpc", "registry"):  # Lightning's own names
+        return
+    path = Path(str(ckpt))
+    beside = (
+        sorted(p.name for p in path.parent.glob("*.ckpt") if p != path)
+        if path.parent.is_dir()
+        else []
+    )
+    hint = f"; checkpoints beside it: {', '.join(beside)}" if beside else ""
+    if not path.is_file():
+        raise ConfigError(f"ckpt_path {path} does not exist{hint}")
+    # torch checkpoints are zip archives: a truncated one (a kill mid-copy) fails its directory
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError):
+        bad = "its zip directory"
+    if bad is not None:
+        raise ConfigError(
+            f"ckpt_path {path} is damaged or not a checkpoint (truncated? {bad} does not read): "
+            f"resume from another one{hint}"
+        )
