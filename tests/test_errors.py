@@ -58,9 +58,9 @@ def test_bad_config_values_name_the_key(override, fragment):
 def test_bad_learning_rates_are_refused_before_anything_starts(tmp_path):
     result = run_cli("restore.train", "optimizer.lr=abc", *FAST)
     assert_clean_error(result, "error: optimizer.lr must be a number, got 'abc'")
-    for lr, message in (("-1", "must be > 0"), ("0", "must be > 0")):
-        cfg = compose_config("train", [f"optimizer.lr={lr}"], tmp_path)
-        with pytest.raises(ConfigError, match=message):
+    for key in ("lr", "weight_decay"):
+        cfg = compose_config("train", [f"optimizer.{key}=-1"], tmp_path)
+        with pytest.raises(ConfigError, match=f"optimizer.{key} must be >= 0, got -1"):
             check_training_config(cfg)
 
 

@@ -48,18 +48,16 @@ def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list[Callback], list[Logg
 
 def check_training_config(cfg: DictConfig) -> None:
     """Refuse, before anything starts, what would fail minutes into a run: a non-numeric or
-    non-positive learning rate, a resume checkpoint that is missing or truncated."""
+    negative learning rate, a resume checkpoint that is missing or truncated."""
     optimizer = cfg.get("optimizer") or {}
-    for key, positive in (("lr", True), ("weight_decay", False), ("momentum", False)):
+    for key in ("lr", "weight_decay", "momentum"):  # lr=0 is legitimate: frozen weights
         if key not in optimizer:
             continue
         value = optimizer[key]
         if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
             raise ConfigError(f"optimizer.{key} must be a number, got {value!r}")
-        if value < 0 or (positive and value == 0):
-            raise ConfigError(
-                f"optimizer.{key} must be {'> 0' if positive else '>= 0'}, got {value}"
-            )
+        if value < 0:
+            raise ConfigError(f"optimizer.{key} must be >= 0, got {value}")
     ckpt = cfg.get("ckpt_path")
     if ckpt in (None, "last", "best", "hpc", "registry"):  # Lightning's own names
         return
