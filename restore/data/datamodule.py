@@ -180,12 +180,12 @@ class RestorationDataModule(L.LightningDataModule):
             raise ConfigError(
                 f"no test set {name!r} in the data config: it has {self.test_set_names}"
             )
-        return EvalDataset(
-            self.test_examples[name], self.store, self.eval_seed, self.test_crop, self.scale
-        )
+        return self._eval_dataset(self.test_examples[name], self.test_crop)
 
-    def _eval_loader(self, examples: list[Example], crop: int | None, whole_set: bool):
-        dataset = EvalDataset(examples, self.store, self.eval_seed, crop, self.scale)
+    def _eval_dataset(self, examples: list[Example], crop: int | None) -> EvalDataset:
+        return EvalDataset(examples, self.store, self.eval_seed, crop, self.scale)
+
+    def _eval_loader(self, dataset: EvalDataset, whole_set: bool) -> DataLoader:
         # Batched only when every item has the same size: ``eval_batch_size``, else all crops of
         # the validation set at once; test images one by one (2K images would not fit together).
         sizes = {dataset.output_size(i) for i in range(len(dataset))}
@@ -216,15 +216,16 @@ class RestorationDataModule(L.LightningDataModule):
         self.setup()
         if not self.val_examples:
             return []
-        return self._eval_loader(self.val_examples, self.val_crop, self.val_crop is not None)
+        dataset = self._eval_dataset(self.val_examples, self.val_crop)
+        return self._eval_loader(dataset, whole_set=self.val_crop is not None)
 
     def test_dataloader(self) -> list[DataLoader]:
         self.setup()
         if not self.test_examples:
             raise DataError("the data config has no test images: set data.test_sets")
         return [
-            self._eval_loader(examples, self.test_crop, False)
-            for examples in self.test_examples.values()
+            self._eval_loader(self.test_dataset(name), whole_set=False)
+            for name in self.test_examples
         ]
 
 
