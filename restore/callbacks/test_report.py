@@ -51,7 +51,13 @@ def format_table(rows: list[dict[str, float | str]]) -> str:
 
 
 class TestReport(L.Callback):
-    """After testing, print the per-set table and write it, with per-image PSNRs, as CSV."""
+    """After testing, print the per-set table and write it, with per-image PSNRs, as CSV.
+
+    This table replaces Lightning's own "Test metric | DataLoader 0" table (one table per test):
+    Lightning prints its table after the ``on_test_end`` hooks, when its test loop's ``verbose``
+    is set, so the hook clears it once ours is printed. A test that logs no ``test/<set>/<metric>``
+    keeps Lightning's table.
+    """
 
     def __init__(self, output_dir: str):
         self.output_dir = Path(output_dir)
@@ -64,6 +70,7 @@ class TestReport(L.Callback):
             return
         self.output_dir.mkdir(parents=True, exist_ok=True)
         print("\n" + format_table(rows) + "\n")
+        trainer.test_loop.verbose = False  # `trainer.test(verbose=...)` sets it again per call
         columns = metric_columns(rows)
         with open(self.output_dir / "test_metrics.csv", "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns, restval="")

@@ -9,6 +9,7 @@ from typing import Any
 import hydra
 import lightning as L
 from lightning.pytorch import Callback
+from lightning.pytorch.callbacks import ModelSummary, ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig
 
@@ -37,11 +38,36 @@ def build_task(cfg: DictConfig) -> RestorationTask:
     )
 
 
+def display_callbacks(
+    trainer_cfg: DictConfig | dict, callbacks: list[Callback]
+) -> tuple[list[Callback], dict[str, Any]]:
+    """The progress bar and model summary, chosen here rather than by what happens to be
+    importable: Lightning picks its Rich versions whenever ``rich`` is installed (it arrives
+    through a plugin's dependencies), so ours are tqdm's bar (tqdm is the project's dependency)
+    and the plain summary, unless the callbacks config gives its own or the trainer turns them
+    off. Returns the callbacks to add and the Trainer arguments that go with them."""
+    extra: list[Callback] = []
+    kwargs: dict[str, Any] = {}
+    if trainer_cfg.get("enable_progress_bar", True) is not False and not any(
+        isinstance(c, ProgressBar) for c in callbacks
+    ):
+        extra.append(TQDMProgressBar())
+    if trainer_cfg.get("enable_model_summary", True) is not False:
+        if not any(isinstance(c, ModelSummary) for c in callbacks):
+            extra.append(ModelSummary())
+        kwargs["enable_model_summary"] = False  # Lightning would add its own beside ours
+    return extra, kwargs
+
+
 def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list[Callback], list[Logger]]:
+    """The Trainer of ``cfg.trainer`` with the configured callbacks and loggers (and the progress
+    bar and summary of :func:`display_callbacks`); returns it, the callbacks and the loggers."""
     callbacks: list[Callback] = instantiate_dict(cfg.get("callbacks"))
+    extra, kwargs = display_callbacks(cfg.trainer, callbacks)
+    callbacks += extra
     loggers: list[Logger] = instantiate_dict(cfg.get("logger"))
     trainer = hydra.utils.instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="partial"
+        cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="partial", **kwargs
     )
     return trainer, callbacks, loggers
 
