@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -24,7 +23,7 @@ from restore.utils.errors import ConfigError, DataError
 
 
 def _rescale(pixels: np.ndarray, scale: float) -> np.ndarray:
-    import cv2  # albumentations' own dependency
+    import cv2
 
     h, w = pixels.shape[:2]
     out = cv2.resize(pixels, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
@@ -35,15 +34,18 @@ class PatchDataset(Dataset):
     """Random aligned patches of examples, with the 8 dihedral flips/rotations.
 
     An "epoch" is ``patches_per_epoch`` patches; each picks an example with probability
-    proportional to its target area (so every pixel is equally likely), one random crop and one of
-    the 8 dihedral transforms (albumentations ``D4``), applied identically to input and target
-    (``additional_targets``). Examples without input yield ``{"target"}`` only.
+    proportional to its target area (so every pixel is equally likely), one uniform random crop
+    and one of the 8 dihedral transforms (``k`` quarter turns, then a left-right flip for
+    ``d >= 4``), applied identically to input and target. Examples without input yield
+    ``{"target"}`` only. All draws come from torch's generator, which Lightning's
+    ``seed_everything`` and the DataLoader's per-worker seeds make reproducible. (This was
+    albumentations' ``RandomCrop`` + ``D4``; the NumPy slices draw the same distribution and are
+    faster: benchmarks/patch_augment.py.)
 
     ``patch_size`` is the target patch; with ``scale`` > 1 the input patch is
-    ``patch_size/scale`` at the aligned position (albumentations cannot crop two images of
-    different sizes in step, so that crop is drawn here, on the input's grid, and only the D4 goes
-    through albumentations). ``rescales`` adds rescaled copies of every clean image, decoded once
-    and kept in memory, as in DnCNN's training data (scales 1, 0.9, 0.8, 0.7).
+    ``patch_size/scale`` at the aligned position (the crop is drawn on the input's grid).
+    ``rescales`` adds rescaled copies of every clean image, decoded once and kept in memory, as in
+    DnCNN's training data (scales 1, 0.9, 0.8, 0.7).
     """
 
     def __init__(
@@ -93,48 +95,59 @@ class PatchDataset(Dataset):
             )
         areas = np.array([h * w for h, w in sizes], dtype=np.float64)
         self.cumulative = np.cumsum(areas / areas.sum())
-        ops: list = [A.RandomCrop(patch_size, patch_size)] if scale == 1 else []
-        if augment:
-            ops.append(A.D4())
-        self.transform = A.Compose(
-            ops, additional_targets={"input": "image"}, is_check_shapes=scale == 1
-        )
-        self._seeded_for: int | None = None
+        self.augment = augment
 
     def __len__(self) -> int:
         return self.patches_per_epoch
 
-    def _crop_scaled(self, target: np.ndarray, inp: np.ndarray | None) -> dict:
+    def _crop(
+        self, ex: Example, target: np.ndarray, inp: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         s, p = self.scale, self.patch_size // self.scale
         h, w = target.shape[0] // s, target.shape[1] // s  # the input grid (target modcropped)
+        if s == 1 and inp is not None and inp.shape[:2] != target.shape[:2]:
+            raise DataError(
+                f"{ex.name!r}: input {inp.shape[1]}x{inp.shape[0]} and target "
+                f"{target.shape[1]}x{target.shape[0]} differ in size"
+            )
         top = int(torch.randint(0, h - p + 1, ()).item())
         left = int(torch.randint(0, w - p + 1, ()).item())
-        data = {"image": target[top * s : (top + p) * s, left * s : (left + p) * s]}
-        if inp is not None:
-            data["input"] = inp[top : top + p, left : left + p]
-        return data
+        target = target[top * s : (top + p) * s, left * s : (left + p) * s]
+        return target, None if inp is None else inp[top : top + p, left : left + p]
 
     def __getitem__(self, index: int) -> dict:
-        # albumentations keeps its own random state, which forked workers would share: reseed it
-        # from torch's per-worker seed (itself derived from seed_everything), once per worker.
-        seed = torch.initial_seed()
-        if seed != self._seeded_for:
-            self.transform.set_random_seed(seed % 2**32)
-            self._seeded_for = seed
         u = torch.rand(()).item()
         k = min(int(np.searchsorted(self.cumulative, u)), len(self.examples) - 1)
         ex = self.examples[k]
         target = self.store(ex.target)
         inp = self.store(ex.input) if ex.input is not None else None
-        if self.scale == 1:
-            data = {"image": target} if inp is None else {"image": target, "input": inp}
-        else:
-            data = self._crop_scaled(target, inp)
-        out = self.transform(**data)
-        item = {"target": to_chw(out["image"])}
+        target, inp = self._crop(ex, target, inp)
+        if self.augment:
+            d = int(torch.randint(0, 8, ()).item())
+            target = dihedral(target, d)
+            inp = None if inp is None else dihedral(inp, d)
+        item = {"target": _own_chw(target)}
         if inp is not None:
-            item["input"] = to_chw(out["input"])
+            item["input"] = _own_chw(inp)
         return item
+
+
+def _own_chw(patch: np.ndarray) -> torch.Tensor:
+    """A (C, H, W) copy of a patch: never a view of the stored image (a full-width crop is
+    contiguous, and ``to_chw`` would share its memory with the store's cache)."""
+    return torch.from_numpy(np.array(patch.transpose(2, 0, 1), order="C"))
+
+
+def dihedral(pixels: np.ndarray, d: int) -> np.ndarray:
+    """The ``d``-th of the 8 dihedral transforms of (H, W, C) pixels: ``d % 4`` quarter turns
+    counter-clockwise, then a left-right flip when ``d >= 4`` (a view, no copy).
+
+    >>> x = np.arange(4).reshape(2, 2, 1)
+    >>> [dihedral(x, d)[..., 0].tolist() for d in (0, 1, 4)]
+    [[[0, 1], [2, 3]], [[1, 3], [0, 2]], [[1, 0], [3, 2]]]
+    """
+    out = np.rot90(pixels, d % 4, axes=(0, 1))
+    return out[:, ::-1] if d >= 4 else out
 
 
 class EvalDataset(Dataset):
