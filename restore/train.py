@@ -14,8 +14,8 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
-from restore.callbacks.faults import Preemption
-from restore.utils.build import build_task, build_trainer, check_training_config
+from restore.callbacks.faults import Preemption, requeued_checkpoint
+from restore.utils.build import apply_test_sets, build_task, build_trainer, check_training_config
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR, to_container
 from restore.utils.errors import Interrupted
@@ -32,6 +32,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 def _train(cfg: DictConfig) -> dict[str, float]:
     check_training_config(cfg)
+    apply_test_sets(cfg)  # `test_sets=...` in place of data.test_sets
     L.seed_everything(cfg.seed, workers=True)
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     task = build_task(cfg)
@@ -42,7 +43,7 @@ def _train(cfg: DictConfig) -> dict[str, float]:
 
     if cfg.get("train"):
         try:
-            trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+            trainer.fit(task, datamodule=datamodule, ckpt_path=_resume_from(cfg, trainer))
         except SIGTERMException:
             raise _interrupted(trainer) from None
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -58,14 +59,32 @@ def _train(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+def _preemption(trainer: L.Trainer) -> Preemption | None:
+    return next((cb for cb in trainer.callbacks if isinstance(cb, Preemption)), None)
+
+
+def _resume_from(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """``ckpt_path``; in a Slurm job requeued after a preemption, the checkpoint it saved."""
+    preemption = _preemption(trainer)
+    requeued = requeued_checkpoint(preemption.path) if preemption else None
+    if cfg.get("ckpt_path") is None and requeued is not None:
+        log.info("requeued Slurm job: resuming from %s", requeued)
+        return str(requeued)
+    return cfg.get("ckpt_path")
+
+
 def _interrupted(trainer: L.Trainer) -> Interrupted:
-    preemption = next((cb for cb in trainer.callbacks if isinstance(cb, Preemption)), None)
+    preemption = _preemption(trainer)
     name = (preemption.received if preemption else None) or "SIGTERM"
     code = 128 + int(getattr(signal, name, signal.SIGTERM))
     if preemption is not None and preemption.path.is_file():
+        then = (
+            f"requeued Slurm job {preemption.requeued}, which resumes from it"
+            if preemption.requeued
+            else f"resume with ckpt_path={preemption.path}"
+        )
         return Interrupted(
-            f"stopped by {name} at step {trainer.global_step}: saved {preemption.path}; resume "
-            f"with ckpt_path={preemption.path}",
+            f"stopped by {name} at step {trainer.global_step}: saved {preemption.path}; {then}",
             code,
         )
     return Interrupted(f"stopped by {name} at step {trainer.global_step}: nothing saved", code)

@@ -108,7 +108,7 @@ def test_a_signal_saves_last_ckpt_exits_nonzero_and_the_run_resumes(sig, code, t
     resumed = subprocess.run(
         [
             sys.executable, "-m", "restore.train", *SMALL, "data.patches_per_epoch=100000",
-            f"hydra.run.dir={run_dir}", f"ckpt_path={last}", f"+trainer.max_steps={step + 2}",
+            f"hydra.run.dir={run_dir}", f"ckpt_path={last}", f"trainer.max_steps={step + 2}",
             "test=false",
         ],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,

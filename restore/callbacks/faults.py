@@ -8,16 +8,24 @@ callbacks (in ``conf/callbacks/default.yaml``).
   flag is read every ``check_every_n_steps`` steps and before every epoch end and validation.
 * :class:`Preemption` saves ``last.ckpt`` when the run is signalled to stop (SIGTERM, which
   Lightning turns into ``SIGTERMException`` at the next step boundary, and SIGUSR1, what
-  ``scancel --signal=USR1`` and Slurm's ``--signal`` send before a time limit); ``restore.train``
-  then exits with 128 + the signal number and says how to resume. Lightning's own
-  ``OnExceptionCheckpoint`` saves on *any* exception, a diverged one included, hence this one.
+  ``scancel --signal=USR1`` and Slurm's ``--signal`` send before a time limit or a preemption);
+  ``restore.train`` then exits with 128 + the signal number and says how to resume. Under Slurm
+  the job is also requeued (``scontrol requeue``) and, when it starts again, resumes from that
+  checkpoint by itself (:func:`requeued_checkpoint`). Lightning's own ``OnExceptionCheckpoint``
+  saves on *any* exception, a diverged one included, and its Slurm auto-requeue saves inside the
+  signal handler, in the middle of a step (and of a collective, under DDP): hence this one, which
+  hands SIGUSR1 to Lightning's SIGTERM path, so that every DDP rank stops at the same step
+  (Lightning broadcasts rank 0's flag each step) and saves there.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -75,6 +83,25 @@ class Divergence(L.Callback):
         )
 
 
+def slurm_job_id() -> str | None:
+    """This Slurm job's id as ``scontrol requeue`` takes it (``<array job>_<task>`` in arrays)."""
+    array = os.environ.get("SLURM_ARRAY_JOB_ID")
+    if array is not None:
+        return f"{array}_{os.environ.get('SLURM_ARRAY_TASK_ID', '0')}"
+    return os.environ.get("SLURM_JOB_ID")
+
+
+def requeued_checkpoint(path: str | Path) -> Path | None:
+    """``path`` when this process is a requeued Slurm job and that checkpoint exists, else None.
+
+    >>> requeued_checkpoint("no/such.ckpt") is None
+    True
+    """
+    path = Path(path)
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+    return path if restarts > 0 and path.is_file() else None
+
+
 class Preemption(L.Callback):
     """Save ``<dirpath>/<filename>.ckpt`` when the run is signalled to stop.
 
@@ -82,37 +109,41 @@ class Preemption(L.Callback):
         dirpath: where the checkpoint goes (the run's ``checkpoints/``, as ``last.ckpt``, so that
             ``ckpt_path=<run>/checkpoints/last.ckpt`` resumes it).
         filename: the checkpoint's name, without ``.ckpt``.
-        signals: extra signals that stop the run like SIGTERM (default SIGUSR1); under Slurm
-            with ``auto_requeue``, Lightning's own SIGUSR1 handler (save and requeue) is kept.
+        signals: extra signals that stop the run like SIGTERM (default SIGUSR1).
+        requeue: on one of ``signals`` inside a Slurm job, requeue the job after saving (rank 0
+            runs ``scontrol requeue``); a plain SIGTERM (``scancel``) never requeues.
     """
 
     def __init__(
-        self, dirpath: str, filename: str = "last", signals: tuple[str, ...] = ("SIGUSR1",)
+        self,
+        dirpath: str,
+        filename: str = "last",
+        signals: tuple[str, ...] = ("SIGUSR1",),
+        requeue: bool = True,
     ):
         self.path = Path(dirpath) / f"{filename}.ckpt"
         self.signal_names = tuple(signals)
+        self.requeue = requeue
         self.received: str | None = None
+        self.requeued: str | None = None  # the Slurm job id, once requeued
         self._previous: dict[int, object] = {}
 
     def _handler(self, signum, frame) -> None:
         self.received = signal.Signals(signum).name
         log.info("received %s: stopping at the end of this step", self.received)
+        sigterm = signal.getsignal(signal.SIGTERM)  # Lightning's: sets trainer.received_sigterm
+        if callable(sigterm):
+            sigterm(signal.SIGTERM, frame)
 
     def on_fit_start(self, trainer, pl_module) -> None:
-        self.received = None
+        self.received = self.requeued = None
         names = " or ".join(("SIGTERM", *self.signal_names))
         log.info("on %s: save %s and stop", names, self.path)
         if threading.current_thread() is not threading.main_thread():
             return  # Python only lets the main thread install handlers
         for name in self.signal_names:
             signum = getattr(signal, name)
-            if signal.getsignal(signum) not in (signal.SIG_DFL, signal.SIG_IGN, None):
-                continue  # somebody (Lightning under Slurm) already handles it
             self._previous[signum] = signal.signal(signum, self._handler)
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.received:
-            raise SIGTERMException()
 
     def teardown(self, trainer, pl_module, stage: str) -> None:
         for signum, handler in self._previous.items():
@@ -133,3 +164,16 @@ class Preemption(L.Callback):
             return
         trainer.save_checkpoint(self.path)
         log.info("%s at step %d: saved %s", self.received, trainer.global_step, self.path)
+        if self.requeue and self.received in self.signal_names and trainer.is_global_zero:
+            self._requeue()
+
+    def _requeue(self) -> None:
+        job = slurm_job_id()
+        if job is None or shutil.which("scontrol") is None:
+            return
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True)
+        if done.returncode == 0:
+            self.requeued = job
+            log.info("requeued Slurm job %s: it resumes from %s when it restarts", job, self.path)
+        else:
+            log.error("scontrol requeue %s failed: %s", job, done.stderr.strip())
