@@ -1,5 +1,6 @@
 """Lightning callbacks of the platform (the ``callbacks`` config group)."""
 
+from restore.callbacks.ema import EMAWeights
 from restore.callbacks.faults import Divergence, Preemption
 from restore.callbacks.image_samples import ImageSamples
 from restore.callbacks.test_report import TestReport, format_table, test_table
@@ -8,6 +9,7 @@ from restore.callbacks.train_clock import TrainClock
 
 __all__ = [
     "Divergence",
+    "EMAWeights",
     "ImageSamples",
     "Preemption",
     "TestReport",
