@@ -1,5 +1,9 @@
 """Score a model on the configured test sets: ``python -m restore.eval ckpt_path=...``.
 
+``test_sets='{NAME: FOLDER}'`` (or ``test_sets=FOLDER``) scores those folders only, with any
+checkpoint, data config or preset, e.g.
+``python -m restore.eval experiment=dncnn_kair_s25 'test_sets={Kodak24: /data/Kodak24}'``.
+
 With ``ckpt_path``, the model, task, loss, noise and data configs stored in the checkpoint are used,
 except the groups chosen again on the command line; without it, the configured model is scored as
 built (for example released weights through ``model.weights``).
@@ -16,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from restore.inference.loading import load_checkpoint_config, load_task
-from restore.utils.build import build_task, build_trainer
+from restore.utils.build import apply_test_sets, build_task, build_trainer
 from restore.utils.cli import clean_errors
 from restore.utils.config import CONFIG_DIR, to_container
 
@@ -87,6 +91,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     if cfg.get("ckpt_path"):
         cfg = with_checkpoint_config(cfg)
+    apply_test_sets(cfg, only=True)  # `test_sets=...`: these folders, with any data config
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     if cfg.get("ckpt_path"):  # the one loader: weights_only=True, one-line errors naming the file
         task = load_task(cfg.ckpt_path, cfg=cfg)

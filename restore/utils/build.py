@@ -11,7 +11,7 @@ import lightning as L
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import ModelSummary, ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from restore.tasks import RestorationTask
 from restore.utils.errors import ConfigError
@@ -70,6 +70,44 @@ def build_trainer(cfg: DictConfig) -> tuple[L.Trainer, list[Callback], list[Logg
         cfg.trainer, callbacks=callbacks, logger=loggers or False, _convert_="partial", **kwargs
     )
     return trainer, callbacks, loggers
+
+
+def chosen_test_sets(value: Any) -> dict[str, str]:
+    """The top-level ``test_sets`` as name -> folder: a mapping as given, one folder (named by its
+    last part) or a list of folders; ``~`` expanded."""
+    if isinstance(value, DictConfig | dict):
+        items = dict(value.items())
+    elif isinstance(value, str):
+        items = {Path(value).expanduser().name or value: value}
+    elif isinstance(value, ListConfig | list | tuple):
+        items = {Path(str(v)).expanduser().name: v for v in value}
+    else:
+        raise ConfigError(
+            f"test_sets must be name -> folder, e.g. test_sets='{{Kodak24: /data/Kodak24}}', "
+            f"or one folder; got {value!r}"
+        )
+    if not items:
+        raise ConfigError("test_sets is empty: give name -> folder, or drop it")
+    out = {}
+    for name, folder in items.items():
+        if not isinstance(folder, str | Path) or not str(folder):
+            raise ConfigError(f"test_sets.{name} must be a folder, got {folder!r}")
+        out[str(name)] = str(Path(str(folder)).expanduser())
+    return out
+
+
+def apply_test_sets(cfg: DictConfig, only: bool = False) -> None:
+    """Put the top-level ``test_sets`` (when given) in place of ``data.test_sets``, whatever the
+    data config or preset listed there; with ``only`` (evaluation) the data layout's own test
+    split is dropped too, so that exactly these folders are scored."""
+    value = cfg.get("test_sets")
+    if value is None:
+        return
+    sets = chosen_test_sets(value)
+    with open_dict(cfg):
+        cfg.data.test_sets = OmegaConf.create(sets)
+        if only:
+            cfg.data.layout = None
 
 
 def check_training_config(cfg: DictConfig) -> None:
