@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-fast lint format bench clean
+.PHONY: train test test-fast lint format bench clean install-check floors-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ test: $(STAMP)
 ## test-fast: everything but the slow end-to-end and benchmark-reproduction tests
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+## install-check: a wheel of this clone in a fresh venv (base install), then restore-train and
+## restore-eval run from a folder outside the clone (~5 min on a 2-core CPU, most of it pip)
+install-check:
+	PYTHON=$(PYTHON) .ci/install_check
+
+## floors-check: the lowest allowed versions of the core libraries, and a fast subset of the tests
+floors-check:
+	PYTHON=$(PYTHON) .ci/floors_check
 
 ## lint / format: ruff
 lint: $(STAMP)

@@ -9,8 +9,27 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONFIG_DIR = PROJECT_ROOT / "conf"
+
+def _locate() -> tuple[Path, Path]:
+    """(project root, config dir): a checkout's ``<repo>/conf``, else the installed package's.
+
+    In a checkout (editable install included) the configs are the repository's top-level
+    ``conf/`` and the root is the repository. An installed wheel carries them as
+    ``restore/conf`` (pyproject.toml, ``[tool.hatch.build.targets.wheel]``), and the root is the
+    working directory at start-up: runs go to ``./outputs`` there.
+    """
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent
+    if (checkout / "conf" / "train.yaml").is_file() and (checkout / "pyproject.toml").is_file():
+        return checkout, checkout / "conf"
+    if (package / "conf" / "train.yaml").is_file():
+        return Path.cwd().resolve(), package / "conf"
+    raise RuntimeError(
+        f"restore's configs are missing: neither {checkout / 'conf'} nor {package / 'conf'}"
+    )
+
+
+PROJECT_ROOT, CONFIG_DIR = _locate()
 
 # The key under which ``RestorationTask.on_save_checkpoint`` stores the resolved run config in a
 # checkpoint; every reader (``restore.inference.loading``) looks it up by this name.
