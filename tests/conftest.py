@@ -15,6 +15,12 @@ from omegaconf import DictConfig, open_dict
 from restore.utils.config import CONFIG_DIR, PROJECT_ROOT
 
 SHARED = PROJECT_ROOT.parent / "shared"
+# This project's own tests read the benchmark sets and released weights from ../shared: the
+# configs' paths.data_dir and paths.weights_dir point there, here and in the CLI runs tests start.
+if (SHARED / "datasets").is_dir():
+    os.environ["RESTORE_DATA_DIR"] = str(SHARED / "datasets")
+if (SHARED / "weights").is_dir():
+    os.environ["RESTORE_WEIGHTS_DIR"] = str(SHARED / "weights")
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -24,9 +24,10 @@ PRESETS = sorted(
 
 
 def reads_shared(preset: str, tmp_path: Path) -> bool:
-    """Whether the preset's data come from ../shared (its tests skip where that is absent)."""
+    """Whether the preset's data come from the data dir: ../shared/datasets in these tests
+    (tests/conftest.py), which skip where that is absent."""
     cfg = compose_config("train", [f"experiment={preset}"], tmp_path)
-    return cfg.paths.shared_dir in OmegaConf.to_yaml(cfg.data, resolve=True)
+    return cfg.paths.data_dir in OmegaConf.to_yaml(cfg.data, resolve=True)
 
 
 def smoke_run(presets: list[str], tmp_path: Path) -> None:
