@@ -34,6 +34,7 @@ from torchmetrics.functional.image import (
     peak_signal_noise_ratio,
     structural_similarity_index_measure,
 )
+from tqdm.auto import tqdm
 
 from restore import imaging
 from restore.imaging import IMAGE_SUFFIXES
@@ -195,12 +196,16 @@ def run_pipeline(cfg: DictConfig) -> list[dict]:
     gts = _pair_gt(inputs, Path(cfg.gt) if cfg.get("gt") else None)
     stages = build_stages(cfg.stages, device)
     rows = []
+    # a bar over the images x stages where stderr is a terminal
+    bar = tqdm(total=len(inputs) * len(stages), unit="stage", disable=None, dynamic_ncols=True)
     for path, gt_path in zip(inputs, gts, strict=True):
         x, bits = _read(path, cfg.get("channels"), device)
         gt = _read_gt(gt_path, x.shape[1], device) if gt_path else None
         trail = [("input", "", x)]
         for k, stage in enumerate(stages, start=1):
+            bar.set_description(f"{path.name}: {stage.name}", refresh=False)
             x = stage.fn(x).float().clamp(0, 1)
+            bar.update(1)
             # at the input's bit depth: a 16-bit photo gives 16-bit PNGs
             imaging.write_image(output / f"{k}_{stage.name}" / f"{path.stem}.png", x, bits)
             trail.append((stage.name, stage.description, x))
@@ -219,6 +224,7 @@ def run_pipeline(cfg: DictConfig) -> list[dict]:
                     "note": note,
                 }
             )
+    bar.close()
     output.mkdir(parents=True, exist_ok=True)
     with open(output / "pipeline_metrics.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))

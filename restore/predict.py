@@ -9,6 +9,7 @@ written to ``output`` under its own name, in its own format and bit depth.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import Tensor
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from restore.data.batch import Batch
 from restore.imaging import read_image, write_image
@@ -61,9 +64,11 @@ def restore_tensor(
     precision: str = "fp32",
     tile_batch: int = 1,
     ensemble: bool = False,
+    progress: str | None = None,
 ) -> Tensor:
     """Restore a (B, C, H, W) batch in [0, 1] with the task's network, tile by tile; with
-    ``ensemble``, each tile is the x8 self-ensemble (mean over its 8 flips/rotations)."""
+    ``ensemble``, each tile is the x8 self-ensemble (mean over its 8 flips/rotations);
+    ``progress`` labels a bar over the tiles (:func:`~restore.inference.tiling.tiled_apply`)."""
     device = device or next(task.parameters()).device
     dtype = PRECISIONS[precision]
 
@@ -74,7 +79,14 @@ def restore_tensor(
             return (self_ensemble(task, t) if ensemble else task(t)).float()
 
     return tiled_apply(
-        run, x, tile=tile, overlap=overlap, scale=task.scale, batch=tile_batch, device=device
+        run,
+        x,
+        tile=tile,
+        overlap=overlap,
+        scale=task.scale,
+        batch=tile_batch,
+        device=device,
+        progress=progress,
     )
 
 
@@ -114,11 +126,25 @@ def _check(cfg: DictConfig) -> None:
         )
 
 
+def check_output_dir(out_dir: Path, key: str = "output") -> None:
+    """Refuse a folder that cannot be made: it, or a folder above it, is a file."""
+    for path in (out_dir, *out_dir.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is a file" if path == out_dir else f"is under {path}, a file"
+                raise ConfigError(f"{key}={out_dir} {where}: give a folder")
+            return
+
+
 def predict(cfg: DictConfig) -> list[Path]:
-    """Restore every image of ``cfg.input`` into ``cfg.output``; returns the written paths."""
+    """Restore every image of ``cfg.input`` into ``cfg.output``; returns the written paths.
+
+    A bar over the files (and one over the tiles of a large image) shows where stderr is a
+    terminal."""
     _check(cfg)
     files = list_inputs(cfg.input)
     out_dir = Path(cfg.output)
+    check_output_dir(out_dir)
     if any(out_dir.resolve() == f.parent.resolve() for f in files):
         raise ConfigError(
             f"output={out_dir} is the input folder: restored images would overwrite it"
@@ -137,6 +163,24 @@ def predict(cfg: DictConfig) -> list[Path]:
         cfg.overlap,
         out_dir,
     )
+    with logging_redirect_tqdm():  # log lines print above the bars, not through them
+        bar = tqdm(files, desc="restoring", unit="image", disable=None, dynamic_ncols=True)
+        written, failed = _restore_files(cfg, task, channels, tile, device, out_dir, bar)
+    if failed:
+        raise DataError(f"{len(failed)} file(s) could not be read: {', '.join(failed)}")
+    return written
+
+
+def _restore_files(
+    cfg: DictConfig,
+    task: RestorationTask,
+    channels: int,
+    tile: int | None,
+    device: torch.device,
+    out_dir: Path,
+    files: Iterable[Path],
+) -> tuple[list[Path], list[str]]:
+    """Restore and write each file; returns the written paths and the unreadable files."""
     written, failed = [], []
     for path in files:
         watch = Stopwatch().start()
@@ -161,6 +205,7 @@ def predict(cfg: DictConfig) -> list[Path]:
             cfg.precision,
             int(cfg.tile_batch),
             bool(cfg.self_ensemble),
+            progress=path.name,
         )
         alpha = _fit(image.alpha, restored)
         restored = to_mode(restored, image.mode)
@@ -178,9 +223,7 @@ def predict(cfg: DictConfig) -> list[Path]:
             watch.seconds(),
         )
         written.append(target)
-    if failed:
-        raise DataError(f"{len(failed)} file(s) could not be read: {', '.join(failed)}")
-    return written
+    return written, failed
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="predict")

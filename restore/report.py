@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from tqdm.auto import tqdm
 
 from restore.reporting.grids import Grid, GridBuilder
 from restore.reporting.models import count_parameters, fits_each_image, run_task, time_inference
@@ -87,7 +88,8 @@ def make_report(
     source = _grid_source(runs) if grid else None
     builder: GridBuilder | None = None
     problems = []
-    for run in runs:
+    # rebuilding, timing and gridding each model takes seconds: a bar where stderr is a terminal
+    for run in tqdm(runs, desc="report", unit="run", leave=False, disable=None, dynamic_ncols=True):
         if not run.ok:
             continue
         try:

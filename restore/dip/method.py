@@ -29,6 +29,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 from restore.data.batch import Batch
 from restore.degradations.base import Observation
@@ -114,6 +115,62 @@ class StepTimer(Callback):
         return (self.t_end - self.t0) / (steps - self.timed_from)
 
 
+class IterationBar(Callback):
+    """A tqdm bar over the optimisation steps, with the PSNR of the averaged output (when the
+    ground truth is known) or the data term; shown only where the output is a terminal.
+
+    The postfix is read from the logged metrics every ``every`` steps (a host read; the bar
+    itself costs none). ``disable``: tqdm's (None: off where stderr is not a terminal);
+    ``tqdm_kwargs``: more of tqdm's arguments (e.g. ``mininterval``).
+    """
+
+    def __init__(
+        self,
+        total: int,
+        desc: str = "DIP",
+        every: int = 50,
+        disable: bool | None = None,
+        **tqdm_kwargs: Any,
+    ):
+        self.total, self.desc, self.every = total, desc, max(1, int(every))
+        self.disable = disable
+        self.tqdm_kwargs = tqdm_kwargs
+        self.bar: tqdm | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.bar = tqdm(
+            total=self.total,
+            desc=self.desc,
+            unit="it",
+            leave=False,
+            disable=self.disable,
+            dynamic_ncols=True,
+            **self.tqdm_kwargs,
+        )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        if (batch_idx + 1) % self.every == 0 and not self.bar.disable:
+            metrics = trainer.callback_metrics
+            key = "train/psnr_avg" if "train/psnr_avg" in metrics else "train/loss"
+            if key in metrics:
+                name = "PSNR" if key.endswith("psnr_avg") else "loss"
+                self.bar.set_postfix_str(f"{name} {float(metrics[key]):.2f}", refresh=False)
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._close()
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self._close()
+
+
 @contextmanager
 def _quiet_lightning():
     """Silence the per-fit notices of the inner Trainer (device lines, data-loader hints)."""
@@ -147,6 +204,8 @@ class DeepImagePrior(nn.Module):
             is faster; NCHW for float32 on the CPU, where NHWC backward convolutions measured
             slower for the skip net, see benchmarks/dip_speed.py).
         seed: seeds the code ``z`` and the generator's initialisation of every image.
+        progress: a bar over the iterations of each image (:class:`IterationBar`), shown where
+            the output is a terminal.
         in_channels / out_channels: unused (the output has the observation's channels); they
             let task configs that set them on any model compose with DIP.
     """
@@ -172,6 +231,7 @@ class DeepImagePrior(nn.Module):
         compile: bool = False,
         seed: int = 0,
         log_every_n_steps: int = 50,
+        progress: bool = True,
         in_channels: int | None = None,
         out_channels: int | None = None,
     ):
@@ -200,6 +260,7 @@ class DeepImagePrior(nn.Module):
         self.compile = compile
         self.seed = seed
         self.log_every_n_steps = log_every_n_steps
+        self.progress = bool(progress)
 
     def settings(self, kind: str) -> dict[str, Any]:
         """The schedule of a problem kind, with explicit settings applied."""
@@ -255,25 +316,31 @@ class DeepImagePrior(nn.Module):
         logger: Any = False,
         timer: StepTimer | None = None,
         limit_train_batches: int | None = None,
+        desc: str = "DIP",
     ) -> StepTimer:
-        """Run up to ``module.max_steps`` optimisation steps with a Lightning Trainer."""
+        """Run up to ``module.max_steps`` optimisation steps with a Lightning Trainer (``desc``
+        names the image on the progress bar)."""
         timer = timer or StepTimer()
+        callbacks: list[Callback] = [timer]
+        if self.progress:
+            total = min(module.max_steps, limit_train_batches or module.max_steps)
+            callbacks.append(IterationBar(total, desc, every=self.log_every_n_steps))
         kwargs = {"limit_train_batches": limit_train_batches} if limit_train_batches else {}
-        trainer = L.Trainer(
-            max_steps=module.max_steps,
-            max_epochs=1,
-            accelerator=accelerator,
-            devices=1,
-            precision=self.precision,
-            logger=logger,
-            callbacks=[timer],
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            log_every_n_steps=self.log_every_n_steps,
-            **kwargs,
-        )
-        with _quiet_lightning():
+        with _quiet_lightning():  # the Trainer's device lines too, once per image
+            trainer = L.Trainer(
+                max_steps=module.max_steps,
+                max_epochs=1,
+                accelerator=accelerator,
+                devices=1,
+                precision=self.precision,
+                logger=logger,
+                callbacks=callbacks,
+                enable_checkpointing=False,
+                enable_progress_bar=False,
+                enable_model_summary=False,
+                log_every_n_steps=self.log_every_n_steps,
+                **kwargs,
+            )
             steps = DataLoader(_Steps(module.max_steps), batch_size=None)
             trainer.fit(module, train_dataloaders=steps)
         return timer

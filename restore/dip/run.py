@@ -200,7 +200,7 @@ def run_one(
         device=torch.device("cpu"),
     )
     logger = CSVLogger(out_dir, name="logs", version="") if csv_log else False
-    timer = method.fit(module, accelerator=accelerator, logger=logger)
+    timer = method.fit(module, accelerator=accelerator, logger=logger, desc=problem.name)
     res = module.results()
     images = res["images"]
     summary: dict[str, Any] = {

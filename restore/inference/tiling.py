@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 
 def axis_layout(n: int, tile: int, overlap: int, blend: int) -> tuple[list[int], int]:
@@ -91,6 +92,7 @@ def tiled_apply(
     blend: int | None = None,
     batch: int = 1,
     device: torch.device | str | None = None,
+    progress: str | None = None,
 ) -> Tensor:
     """Apply an image-to-image ``fn`` to ``x`` (B, C, H, W) tile by tile; see the module doc.
 
@@ -102,6 +104,8 @@ def tiled_apply(
         blend: width of the cross-fade band; ``None`` means ``overlap``.
         batch: how many tiles ``fn`` receives at once.
         device: where ``fn`` runs (tiles are moved there and back); default ``x``'s device.
+        progress: the label of a tqdm bar over the tiles (when there are several and stderr is
+            a terminal); None: no bar.
 
     Returns:
         float32 (B, C_out, H * scale, W * scale) on ``x``'s device.
@@ -124,6 +128,14 @@ def tiled_apply(
         th, tw = len(wys[0]) // scale, len(wxs[0]) // scale
         grid = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
         out: Tensor | None = None
+        bar = tqdm(
+            total=len(grid),
+            desc=progress,
+            unit="tile",
+            leave=False,
+            disable=True if progress is None else None,
+            dynamic_ncols=True,
+        )
         for first in range(0, len(grid), batch):
             chunk = grid[first : first + batch]
             tiles = [x[..., ys[i] : ys[i] + th, xs[j] : xs[j] + tw] for i, j in chunk]
@@ -144,4 +156,6 @@ def tiled_apply(
                 weight = wys[i].to(out.device)[:, None] * wxs[j].to(out.device)[None, :]
                 y0, x0 = ys[i] * scale, xs[j] * scale
                 out[..., y0 : y0 + expected[0], x0 : x0 + expected[1]].addcmul_(part, weight)
+            bar.update(len(chunk))
+        bar.close()
         return out
