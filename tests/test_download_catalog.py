@@ -151,6 +151,13 @@ def test_set_downloads_into_the_data_dir_and_is_verified(server, tiny_set12, tmp
     n = len(server.requests)
     assert run(capsys, "set12", "--data-dir", str(data), "--catalog", str(catalog))[0] == 0
     assert len(server.requests) == n
+    # --only: the files whose name contains one of the strings
+    other = tmp_path / "E"
+    args = ["set12", "--data-dir", str(other), "--catalog", str(catalog), "--mirror", server.url]
+    assert run(capsys, *args, "--only", "02", "03")[0] == 0
+    assert sorted(p.name for p in (other / "Set12").iterdir()) == ["02.png", "03.png"]
+    rc, _, err = run(capsys, *args, "--only", "nothing")
+    assert rc == 1 and "matches none" in err
 
 
 def test_mirror_from_the_environment_and_default_dirs(server, tiny_set12, tmp_path, monkeypatch):

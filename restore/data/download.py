@@ -36,6 +36,7 @@ unverified in the log).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import http.client
 import logging
@@ -266,6 +267,7 @@ DATASETS: dict[str, list[Resource]] = {
 
 
 def file_digest(path: Path, algorithm: str) -> str:
+    """The hex digest of ``path`` by ``algorithm`` (a name ``hashlib.new`` knows)."""
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
@@ -473,6 +475,15 @@ def fetch(
     return fetch_archives(DATASETS[name], root, keep_archives, only)
 
 
+def selected(entry: Entry, only: list[str] | None = None) -> Entry:
+    """``entry`` with only its files or archives whose name contains one of ``only``'s strings."""
+    if not only:
+        return entry
+    files = tuple(f for f in entry.files if any(s in f.path for s in only))
+    archives = tuple(r for r in entry.archives if any(s in r.filename for s in only))
+    return dataclasses.replace(entry, files=files, archives=archives)
+
+
 def fetch_files(
     entry: Entry,
     folder: str | Path,
@@ -565,7 +576,9 @@ def _parser() -> argparse.ArgumentParser:
         "--retries", type=int, default=3, help="resume an interrupted transfer this many times"
     )
     parser.add_argument(
-        "--only", nargs="*", help="archives: only those whose name contains one of these (HR X4)"
+        "--only",
+        nargs="*",
+        help="only the files or archives whose name contains one of these (HR X4, SRF_4)",
     )
     parser.add_argument("--keep-archives", action="store_true", help="keep the .zip/.tar.gz")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -604,7 +617,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     failed = 0
     for name in dict.fromkeys(names):
-        entry = catalog[name]
+        entry = selected(catalog[name], args.only)
+        if not (entry.files or entry.archives):
+            print(
+                f"error: {name}: --only {' '.join(args.only)} matches none of its files",
+                file=sys.stderr,
+            )
+            failed += 1
+            continue
         folder = args.root or entry.folder(data_dir, weights_dir)
         with tqdm(
             total=entry.size,
@@ -621,7 +641,7 @@ def main(argv: list[str] | None = None) -> int:
                         entry.archives,
                         folder,
                         args.keep_archives,
-                        args.only,
+                        None,
                         args.mirror,
                         args.retries,
                         bar.update,
