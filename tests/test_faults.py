@@ -3,6 +3,7 @@ exits non-zero and the run resumes from what it saved, one run holds its directo
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import signal
@@ -151,3 +152,25 @@ def test_the_report_marks_a_diverged_run(tmp_path, line):
     (tmp_path / "train.log").write_text(f"[2026-01-01 10:00:00,000][restore][ERROR] - {line}\n")
     run = read_run(tmp_path, "r")
     assert run.status == "diverged" and "training diverged: x" in run.error
+
+
+def test_a_resumed_run_logs_no_step_twice(train_cfg):
+    # 4 steps per epoch; a run killed in epoch 3 had logged steps 8-11 after its last checkpoint
+    cfg = train_cfg(
+        "logger=csv", "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "test=false"
+    )
+    train(cfg)
+    metrics = Path(cfg.paths.output_dir) / "csv" / "metrics.csv"
+    with open(metrics, newline="") as f:
+        header = next(csv.reader(f))
+    with open(metrics, "a", newline="") as f:  # what the killed run had written
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writerows({"epoch": 2, "step": s, "train/loss": 0.5} for s in range(8, 12))
+    resumed = OmegaConf.merge(cfg, {"trainer": {"max_epochs": 3}, "ckpt_path": "last"})
+    train(resumed)
+    with open(metrics, newline="") as f:
+        rows = list(csv.DictReader(f))
+    seen = [(r["step"], k) for r in rows for k, v in r.items() if v and k not in ("step", "epoch")]
+    assert len(seen) == len(set(seen)), "a (step, metric) pair logged twice"
+    assert "0.5" not in {r["train/loss"] for r in rows}, "the killed run's rows were dropped"
+    assert sorted(int(r["step"]) for r in rows if r["train/loss"]) == list(range(12))

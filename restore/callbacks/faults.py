@@ -177,3 +177,21 @@ class Preemption(L.Callback):
             log.info("requeued Slurm job %s: it resumes from %s when it restarts", job, self.path)
         else:
             log.error("scontrol requeue %s failed: %s", job, done.stderr.strip())
+
+
+class ResumedLogs(L.Callback):
+    """On a resumed fit, drop the logged rows of the steps the run is about to make again.
+
+    A run killed after its last checkpoint (``kill -9``, a node failure) had logged steps past
+    it; the resumed run starts again at the checkpoint's step, so those rows would appear twice
+    in ``metrics.csv``. Loggers that can (``restore.utils.loggers.CSVLogger``) drop them.
+    """
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        step = trainer.global_step
+        if step == 0 or not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            drop = getattr(logger, "drop_rows_from", None)
+            if drop is not None and (n := drop(step)):
+                log.info("resumed at step %d: dropped %d logged rows of later steps", step, n)

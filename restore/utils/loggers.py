@@ -82,6 +82,29 @@ class _AppendingWriter(ExperimentWriter):
 class CSVLogger(LightningCSVLogger):
     """A CSVLogger whose metrics.csv survives a resumed run: new rows are appended to it."""
 
+    def drop_rows_from(self, step: int) -> int:
+        """Remove the rows of ``step`` and later from metrics.csv; returns how many went.
+
+        A run killed after its last checkpoint logged steps that the resumed run makes again:
+        without this they would appear twice (called by ``callbacks.resumed_logs`` on resume).
+        """
+        path = Path(self.log_dir) / ExperimentWriter.NAME_METRICS_FILE
+        if not path.is_file():
+            return 0
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            fields, rows = reader.fieldnames or [], list(reader)
+        kept = [r for r in rows if not (r.get("step") or "").isdigit() or int(r["step"]) < step]
+        if len(kept) == len(rows):
+            return 0
+        tmp = path.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(kept)
+        os.replace(tmp, path)  # atomic: a kill now leaves the old or the new file, never half
+        return len(rows) - len(kept)
+
     @property
     @rank_zero_experiment
     def experiment(self) -> ExperimentWriter:
