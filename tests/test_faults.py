@@ -174,3 +174,30 @@ def test_a_resumed_run_logs_no_step_twice(train_cfg):
     assert len(seen) == len(set(seen)), "a (step, metric) pair logged twice"
     assert "0.5" not in {r["train/loss"] for r in rows}, "the killed run's rows were dropped"
     assert sorted(int(r["step"]) for r in rows if r["train/loss"]) == list(range(12))
+
+
+def test_a_save_killed_midway_leaves_the_old_checkpoint_and_no_partial_file(tmp_path, monkeypatch):
+    import tempfile
+
+    from restore.utils import checkpoint_io
+    from restore.utils.build import build_trainer
+
+    trainer, _, _ = build_trainer(compose_config("train", ["logger=csv"], tmp_path / "run"))
+    io = trainer.strategy.checkpoint_io
+    assert isinstance(io, checkpoint_io.AtomicCheckpointIO)
+    ckpt = tmp_path / "ckpts" / "last.ckpt"
+    io.save_checkpoint({"step": 1}, ckpt)
+    (ckpt.parent / ".last.ckpt.999999999.tmp").write_bytes(b"left by a killed process")
+    before = set(Path(tempfile.gettempdir()).iterdir())
+
+    def killed_midway(obj, f):
+        f.write(b"PK\x03\x04 half a checkpoint")
+        raise KeyboardInterrupt  # what SIGINT/SIGKILL mid-write amounts to for the file
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        io.save_checkpoint({"step": 2}, ckpt)
+    assert torch.load(ckpt, weights_only=True) == {"step": 1}  # the old one, whole
+    assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]  # stale one removed
+    new = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before if p.is_file()]
+    assert not [p for p in new if p.read_bytes().startswith(b"PK\x03\x04 half")]  # none in /tmp
