@@ -25,7 +25,7 @@ from restore.data.batch import Batch
 from restore.imaging import read_image, write_image
 from restore.inference.image_io import list_inputs, match_channels, to_mode
 from restore.inference.loading import load_task, model_channels
-from restore.inference.tiling import tiled_apply
+from restore.inference.tiling import axis_layout, tiled_apply
 from restore.tasks import RestorationTask
 from restore.tasks.ensemble import self_ensemble
 from restore.utils.cli import clean_errors
@@ -196,6 +196,11 @@ def _restore_files(
             degraded = out_dir / "degraded" / path.name
             alpha = _fit(image.alpha, x)
             write_image(degraded, to_mode(x, image.mode), image.bit_depth, alpha, cfg.jpeg_quality)
+        height, width = x.shape[-2:]
+        if tile is not None and max(height, width) > tile:  # minutes on a CPU: say so first
+            overlap = int(cfg.overlap)
+            rows, cols = (len(axis_layout(n, tile, overlap, overlap)[0]) for n in (height, width))
+            log.info("%s: %dx%d in %d tiles of %d", path.name, width, height, rows * cols, tile)
         restored = restore_tensor(
             task,
             x,

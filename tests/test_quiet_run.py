@@ -255,3 +255,13 @@ def test_predict_output_under_a_file_is_one_line(gray_dncnn_ckpt, tmp_path, fold
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: output={out} is under {blocker}, a file: give a folder"]
+
+
+def test_predict_says_when_an_image_is_tiled(gray_dncnn_ckpt, tmp_path, folder, caplog):
+    from restore.predict import predict
+
+    args = [f"ckpt_path={gray_dncnn_ckpt}", f"input={folder}", f"output={tmp_path / 'out'}"]
+    cfg = compose_config("predict", [*args, "tile=32", "overlap=4", "device=cpu"], tmp_path / "r")
+    with caplog.at_level(logging.INFO, logger="restore.predict"):
+        predict(cfg)
+    assert re.search(r"k1\.png: 64x64 in \d+ tiles of 32", caplog.text)
