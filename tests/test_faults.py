@@ -47,6 +47,34 @@ class NaNAfter(torch.nn.Module):
         return pred.sum() * (0.0 if self.calls <= self.after else float("nan"))
 
 
+class _NaNGradient(torch.autograd.Function):
+    """0 forward, NaN backward: a finite loss with a non-finite gradient (an overflow in
+    backward)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.shape = x.shape
+        return x.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, grad):
+        return torch.full(ctx.shape, float("nan"), dtype=grad.dtype, device=grad.device)
+
+
+class NaNGradientAfter(torch.nn.Module):
+    """A loss term that is always 0 and whose gradient is NaN after ``after`` training steps."""
+
+    def __init__(self, after: int):
+        super().__init__()
+        self.after, self.calls = after, 0
+
+    def forward(self, pred, target, **aux):
+        self.calls += self.training
+        if self.training and self.calls > self.after:
+            return _NaNGradient.apply(pred)
+        return pred.sum() * 0.0
+
+
 def test_divergence_stops_with_the_step_and_lr_and_keeps_no_nonfinite_checkpoint(train_cfg):
     cfg = train_cfg(  # 4 steps per epoch; NaN from step 10, in the third epoch
         "loss=mse",
@@ -66,6 +94,22 @@ def test_divergence_stops_with_the_step_and_lr_and_keeps_no_nonfinite_checkpoint
     for ckpt in checkpoints:
         saved = torch.load(ckpt, weights_only=False)
         assert saved["global_step"] <= 8, ckpt  # nothing after the divergence
+        assert all(torch.isfinite(v).all() for v in saved["state_dict"].values()), ckpt
+
+
+def test_a_nonfinite_gradient_under_a_finite_loss_stops_the_run_at_its_step(train_cfg):
+    cfg = train_cfg(  # 4 steps per epoch; the 4th step (last of epoch 1) gets a NaN gradient
+        "loss=mse",
+        "trainer.max_epochs=3",
+        "+loss.terms.bomb._target_=tests.test_faults.NaNGradientAfter",
+        "+loss.terms.bomb.after=3",
+        "+loss.weights.bomb=1.0",
+    )
+    with pytest.raises(TrainingDiverged) as raised:
+        train(cfg)
+    assert re.match(r"training diverged: non-finite gradient at step 4 \(lr ", str(raised.value))
+    for ckpt in (Path(cfg.paths.output_dir) / "checkpoints").glob("*.ckpt"):
+        saved = torch.load(ckpt, weights_only=False)
         assert all(torch.isfinite(v).all() for v in saved["state_dict"].values()), ckpt
 
 

@@ -39,22 +39,44 @@ log = logging.getLogger("restore")
 
 
 class Divergence(L.Callback):
-    """Raise :class:`TrainingDiverged` at the first non-finite training loss."""
+    """Raise :class:`TrainingDiverged` at the first non-finite training loss or gradient.
 
-    def __init__(self, check_every_n_steps: int = 50):
+    A non-finite gradient under a finite loss (an overflow in backward) would turn the weights
+    non-finite in the optimizer step, possibly the last of an epoch, before its checkpoint: the
+    gradients are checked before every optimizer step, and a bad one stops the run there.
+    """
+
+    def __init__(self, check_every_n_steps: int = 50, check_gradients: bool = True):
         self.every = max(1, int(check_every_n_steps))
-        self._first_bad: torch.Tensor | None = None  # step of the first non-finite loss, or -1
+        self.check_gradients = check_gradients
+        # the optimizer step (1-based) of the first non-finite loss / gradient, or -1
+        self._first_bad: dict[str, torch.Tensor] = {}
         self.diverged = False
+
+    def _note(self, what: str, bad: torch.Tensor, step: int) -> None:
+        first = self._first_bad.get(what)
+        if first is None or first.device != bad.device:
+            first = torch.tensor(-1, device=bad.device)
+        step_t = torch.tensor(step, device=bad.device)
+        self._first_bad[what] = torch.where(bad & (first < 0), step_t, first)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if not self.check_gradients:
+            return
+        grads = [p.grad.detach() for p in pl_module.parameters() if p.grad is not None]
+        if grads:  # one norm over all gradients: inf/nan anywhere makes it non-finite
+            norm = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g) for g in grads])
+            )
+            self._note("gradient", ~torch.isfinite(norm), trainer.global_step + 1)
+            if (trainer.global_step + 1) % self.every == 0:
+                self.check(trainer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None:
             return
-        step = torch.tensor(trainer.global_step, device=loss.device)
-        if self._first_bad is None or self._first_bad.device != loss.device:
-            self._first_bad = torch.tensor(-1, device=loss.device)
-        bad = ~torch.isfinite(loss.detach()).all()
-        self._first_bad = torch.where(bad & (self._first_bad < 0), step, self._first_bad)
+        self._note("loss", ~torch.isfinite(loss.detach()).all(), trainer.global_step)
         if trainer.global_step % self.every == 0:
             self.check(trainer)
 
@@ -66,19 +88,19 @@ class Divergence(L.Callback):
             self.check(trainer)
 
     def check(self, trainer) -> None:
-        """Raise if a non-finite loss was seen (one host sync)."""
-        if self._first_bad is None:
+        """Raise if a non-finite loss or gradient was seen (one host sync each)."""
+        seen = {what: int(step) for what, step in self._first_bad.items()}
+        seen = {what: step for what, step in seen.items() if step >= 0}
+        if not seen:
             return
-        step = int(self._first_bad)
-        if step < 0:
-            return
+        what, step = min(seen.items(), key=lambda kv: (kv[1], kv[0] != "loss"))  # a NaN loss first
         self.diverged = True
         lrs = [group["lr"] for opt in trainer.optimizers for group in opt.param_groups]
         lr = f"{lrs[0]:.3g}" if lrs else "?"
         ckpt = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
         kept = f"; the last finite checkpoint is {ckpt}" if ckpt else ""
         raise TrainingDiverged(
-            f"training diverged: non-finite loss at step {step} (lr {lr}): lower optimizer.lr, "
+            f"training diverged: non-finite {what} at step {step} (lr {lr}): lower optimizer.lr, "
             f"add gradient clipping (trainer.gradient_clip_val=1.0) or check the data{kept}"
         )
 
