@@ -86,3 +86,35 @@ def test_an_image_smaller_than_the_patch_is_named(tmp_path):
     Image.new("L", (80, 80)).save(tmp_path / "train" / "big.png")
     result = run_cli("restore.train", "data=folder", f"data.layout.root={tmp_path}", *FAST)
     assert_clean_error(result, f"smallest: {tmp_path / 'train' / 'tiny.png'}, 20 px")
+
+
+class _RunsCode:
+    def __reduce__(self):  # what a malicious checkpoint carries: a call, run on unpickling
+        return (print, ("this would have run",))
+
+
+def test_a_resume_checkpoint_that_holds_code_is_refused_in_one_line(tmp_path, gray_dncnn_ckpt):
+    import torch
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copy(gray_dncnn_ckpt, folder / "epoch_001.ckpt")
+    torch.save({"state_dict": {}, "payload": _RunsCode()}, folder / "last.ckpt")
+    cfg = compose_config("train", [f"ckpt_path={folder / 'last.ckpt'}"], tmp_path)
+    with pytest.raises(ConfigError, match=r"not a plain checkpoint \(it names \S*print\)"):
+        check_training_config(cfg)
+    result = run_cli("restore.train", *FAST, f"ckpt_path={folder / 'last.ckpt'}",
+                     f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    assert_clean_error(result, "refused", "checkpoints beside it: epoch_001.ckpt")
+    assert "this would have run" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("where", ["file", "proc"])
+def test_a_run_folder_that_cannot_be_created_is_one_line(tmp_path, where):
+    (tmp_path / "a_file").write_text("")
+    folder = tmp_path / "a_file" / "run" if where == "file" else "/proc/no/such/run"
+    result = run_cli("restore.train", *FAST, f"hydra.run.dir={folder}")
+    assert_clean_error(result, f"error: hydra.run.dir {folder} cannot be created")
+    sweep = tmp_path / "a_file" / "sweep"
+    result = run_cli("restore.train", "-m", "noise=gaussian,uniform", f"hydra.sweep.dir={sweep}")
+    assert_clean_error(result, f"error: hydra.sweep.dir {sweep} cannot be created")

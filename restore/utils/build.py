@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from lightning.pytorch import Callback
 from lightning.pytorch.callbacks import ModelSummary, ProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import Logger
@@ -145,3 +148,13 @@ def check_training_config(cfg: DictConfig) -> None:
             f"ckpt_path {path} is damaged or not a checkpoint (truncated? {bad} does not read): "
             f"resume from another one{hint}"
         )
+    # what Lightning would refuse with two tracebacks: a pickle that holds code, not only tensors
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"GLOBAL (\S+?)(?: |$)", str(err))
+        detail = f"it names {found.group(1)}" if found else "it holds more than tensors"
+        raise ConfigError(
+            f"ckpt_path {path} is not a plain checkpoint ({detail}): refused, since loading it "
+            f"could run its code; resume from a checkpoint this platform wrote{hint}"
+        ) from None

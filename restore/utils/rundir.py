@@ -14,8 +14,13 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
 
 from restore.utils.errors import ConfigError
 
@@ -78,3 +83,43 @@ def hold_run_dir(folder: str | Path, what: str = "hydra.run.dir") -> Iterator[Pa
     finally:
         if _holder(lock) == (socket.gethostname(), os.getpid()):
             lock.unlink(missing_ok=True)
+
+
+def creatable(folder: str | Path, key: str) -> Path:
+    """Create ``folder`` (and its parents) or raise a one-line :class:`ConfigError` naming ``key``.
+
+    >>> creatable("/proc/no/such/run", "hydra.run.dir")
+    Traceback (most recent call last):
+    ...
+    restore.utils.errors.ConfigError: hydra.run.dir /proc/no/such/run cannot be created (No such file or directory: /proc/no): give hydra.run.dir=<a folder you can write>
+    """  # noqa: E501
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        where = f": {err.filename}" if err.filename else ""
+        raise ConfigError(
+            f"{key} {folder} cannot be created ({err.strerror or err}{where}): "
+            f"give {key}=<a folder you can write>"
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{key} {folder} is not writable: give {key}=<a folder you can write>")
+    return folder
+
+
+class CheckRunDir(Callback):
+    """A Hydra callback: a run or sweep folder that cannot be created is one line, not Hydra's
+    traceback from inside its own job setup (``conf/hydra/default.yaml``)."""
+
+    def _check(self, config: DictConfig, key: str) -> None:
+        try:
+            creatable(str(OmegaConf.select(config, key)), key)
+        except ConfigError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._check(config, "hydra.sweep.dir")
