@@ -131,7 +131,9 @@ class Preemption(L.Callback):
         dirpath: where the checkpoint goes (the run's ``checkpoints/``, as ``last.ckpt``, so that
             ``ckpt_path=<run>/checkpoints/last.ckpt`` resumes it).
         filename: the checkpoint's name, without ``.ckpt``.
-        signals: extra signals that stop the run like SIGTERM (default SIGUSR1).
+        signals: extra signals that stop the run like SIGTERM (default SIGUSR1, which
+            ``scancel --signal=USR1`` and ``sbatch --signal`` send, and SIGUSR2, which submitit
+            asks Slurm for before a time limit, in place of its own handler).
         requeue: on one of ``signals`` inside a Slurm job, requeue the job after saving (rank 0
             runs ``scontrol requeue``); a plain SIGTERM (``scancel``) never requeues.
     """
@@ -140,7 +142,7 @@ class Preemption(L.Callback):
         self,
         dirpath: str,
         filename: str = "last",
-        signals: tuple[str, ...] = ("SIGUSR1",),
+        signals: tuple[str, ...] = ("SIGUSR1", "SIGUSR2"),
         requeue: bool = True,
     ):
         self.path = Path(dirpath) / f"{filename}.ckpt"
