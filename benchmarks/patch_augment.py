@@ -137,7 +137,7 @@ def main() -> None:
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs (shared)",
         "python": platform.python_version(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "cases": cases,
         # the sampler restore uses: the faster side in every case
         "kept": "numpy"
