@@ -48,7 +48,11 @@ def test_unreadable_image_names_the_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("override", "fragment"),
-    [("noise.sigma=null", "noise"), ("data.channels=2", "data.channels must be 1")],
+    [
+        ("noise.sigma=null", "noise"),
+        ("data.channels=2", "data.channels must be 1"),
+        ("noise.sigma=-5", "error: noise: noise.sigma must be >= 0 (0-255 scale), got -5\n"),
+    ],
 )
 def test_bad_config_values_name_the_key(override, fragment):
     result = run_cli("restore.train", override, *FAST)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -103,7 +104,10 @@ def clean_errors(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except (RestoreError, InstantiationException, FileNotFoundError) as err:
             cause = _root_cause(err)
-            message = str(err) if cause is err else f"{err}\n  caused by: {cause}"
+            message = " ".join(str(err).split())
+            if cause is not err:  # "<config key>: <what the class said>", one line
+                key = re.search(r"full_key: (\S+)", str(err))
+                message = f"{key.group(1) + ': ' if key else ''}{' '.join(str(cause).split())}"
             if isinstance(cause, RestoreError | FileNotFoundError):
                 message = str(cause)
             log.error(message)
