@@ -245,3 +245,22 @@ def test_a_save_killed_midway_leaves_the_old_checkpoint_and_no_partial_file(tmp_
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.ckpt"]  # stale one removed
     new = [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before if p.is_file()]
     assert not [p for p in new if p.read_bytes().startswith(b"PK\x03\x04 half")]  # none in /tmp
+
+
+def test_inside_a_slurm_job_the_run_folder_is_the_jobs(monkeypatch):
+    from restore.utils.config import _run_folder
+
+    from .test_sweeps import compose_with_hydra
+
+    for var in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_STEP_ID"):
+        monkeypatch.delenv(var, raising=False)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}", _run_folder())
+    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    assert _run_folder() == "slurm/77"  # every srun rank, and the job again after a requeue
+    run_dir = compose_with_hydra([]).hydra.run.dir
+    assert run_dir.endswith("/train/slurm/77"), run_dir
+    monkeypatch.setenv("SLURM_STEP_ID", "2")
+    assert _run_folder() == "slurm/77.2"  # a later srun step of the same allocation
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "70")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
+    assert _run_folder() == "slurm/70_3.2"

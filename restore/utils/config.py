@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,25 @@ def _run_id(output_dir: str) -> str:
     return hashlib.sha1(str(Path(output_dir).resolve()).encode()).hexdigest()[:12]
 
 
+def _run_folder() -> str:
+    """A run's folder below ``<log dir>/<task>/``: ``slurm/<job id>`` inside a Slurm job (every
+    srun rank of one DDP job, and the job again after a requeue, get the same folder; a later
+    srun step of the allocation ``slurm/<job id>.<step>``), else the date and the time to the
+    microsecond (two runs started in the same second get two folders).
+
+    >>> import os; os.environ.pop("SLURM_JOB_ID", None) and None
+    >>> len(_run_folder().split("/")) == 2
+    True
+    """
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
+    if job:
+        task = os.environ.get("SLURM_ARRAY_TASK_ID")
+        step = os.environ.get("SLURM_STEP_ID", "0")
+        name = f"{job}_{task}" if os.environ.get("SLURM_ARRAY_JOB_ID") and task else job
+        return f"slurm/{name}" + (f".{step}" if step.isdigit() and step != "0" else "")
+    return datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+
+
 def register_resolvers() -> None:
     """Resolvers used in conf/ (idempotent); sets PROJECT_ROOT for ``paths.root_dir``."""
     os.environ.setdefault("PROJECT_ROOT", str(PROJECT_ROOT))
@@ -53,6 +73,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("add", lambda *values: sum(values))
     if not OmegaConf.has_resolver("run_id"):
         OmegaConf.register_new_resolver("run_id", _run_id)
+    if not OmegaConf.has_resolver("run_folder"):  # cached: one value per config, like ${now:}
+        OmegaConf.register_new_resolver("run_folder", _run_folder, use_cache=True)
 
 
 def to_container(cfg: DictConfig) -> dict[str, Any]:
