@@ -255,7 +255,9 @@ def test_inside_a_slurm_job_the_run_folder_is_the_jobs(monkeypatch):
     for var in ("SLURM_JOB_ID", "SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "SLURM_STEP_ID"):
         monkeypatch.delenv(var, raising=False)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}", _run_folder())
-    monkeypatch.setenv("SLURM_JOB_ID", "77")
+    monkeypatch.setenv("SLURM_JOB_ID", "77")  # a batch script's own process: a folder per run
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d/\d\d-\d\d-\d\d-\d{6}", _run_folder())
+    monkeypatch.setenv("SLURM_STEP_ID", "0")
     assert _run_folder() == "slurm/77"  # every srun rank, and the job again after a requeue
     run_dir = compose_with_hydra([]).hydra.run.dir
     assert run_dir.endswith("/train/slurm/77"), run_dir

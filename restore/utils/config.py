@@ -46,21 +46,22 @@ def _run_id(output_dir: str) -> str:
 
 
 def _run_folder() -> str:
-    """A run's folder below ``<log dir>/<task>/``: ``slurm/<job id>`` inside a Slurm job (every
-    srun rank of one DDP job, and the job again after a requeue, get the same folder; a later
-    srun step of the allocation ``slurm/<job id>.<step>``), else the date and the time to the
-    microsecond (two runs started in the same second get two folders).
+    """A run's folder below ``<log dir>/<task>/``: ``slurm/<job id>`` in a process that srun
+    started (every rank of one DDP job, and the job again after a requeue, get the same folder;
+    the n-th later srun step of the allocation ``slurm/<job id>.<n>``), else the date and the
+    time to the microsecond (two runs started in the same second get two folders; so do two
+    runs of one batch script outside srun).
 
-    >>> import os; os.environ.pop("SLURM_JOB_ID", None) and None
+    >>> import os; os.environ.pop("SLURM_STEP_ID", None) and None
     >>> len(_run_folder().split("/")) == 2
     True
     """
     job = os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID")
-    if job:
+    step = os.environ.get("SLURM_STEP_ID", "")
+    if job and step.isdigit():
         task = os.environ.get("SLURM_ARRAY_TASK_ID")
-        step = os.environ.get("SLURM_STEP_ID", "0")
         name = f"{job}_{task}" if os.environ.get("SLURM_ARRAY_JOB_ID") and task else job
-        return f"slurm/{name}" + (f".{step}" if step.isdigit() and step != "0" else "")
+        return f"slurm/{name}" + (f".{step}" if step != "0" else "")
     return datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
 
 
