@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,14 @@ def gray_dncnn_ckpt(tmp_path_factory) -> Path:
     overrides = [*FAST, "trainer.max_epochs=1", "test=false", "logger=[]"]
     train(compose_config("train", [*overrides, "callbacks=[model_checkpoint]"], run))
     return run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(autouse=True)
+def _no_wandb_run_left_open():
+    """A test whose run logged to W&B in-process leaves ``wandb.run`` open, and the next
+    WandbLogger would write into that run's folder: finish it after every test."""
+    yield
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+        wandb.teardown()  # and its service: the next run starts from a clean process state

@@ -11,10 +11,12 @@ downloads, GPU configs without a GPU, and commands whose datasets or weights are
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import runpy
 import shlex
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -204,10 +206,19 @@ def tiny(module: str, words: list[str], out: Path) -> list[str]:
 
 
 def _run(module: str, args: list[str]) -> None:
-    """``python -m module args`` in this process; fails on a non-zero exit."""
+    """``python -m module args`` in this process (in a child process when it logs to W&B, whose
+    in-process state outlives a run and spoils the next test's W&B run); fails on a non-zero
+    exit."""
+    if any(a.startswith("logger=") and a != "logger=csv" for a in args):
+        done = subprocess.run([sys.executable, "-m", module, *args], cwd=PROJECT_ROOT)
+        if done.returncode != 0:
+            raise AssertionError(f"{module} {' '.join(args)} exited with {done.returncode}")
+        return
     GlobalHydra.instance().clear()
     argv = sys.argv
     sys.argv = [module, *args]
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # Hydra's job logging replaces them
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # runpy: module already imported
@@ -218,6 +229,10 @@ def _run(module: str, args: list[str]) -> None:
     finally:
         sys.argv = argv
         GlobalHydra.instance().clear()
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:], root.level = handlers, level
 
 
 def _absent_data(message: str) -> bool:

@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -143,9 +144,16 @@ def test_ddp_with_two_slurm_tasks_matches_the_two_process_run(tmp_path):
     assert abs(slurm_psnr - spawn_psnr) < 0.01
 
 
+class SlowSteps(L.Callback):
+    """50 ms per training step: the run lasts long enough to be signalled mid-epoch on any CPU."""
+
+    def on_train_batch_end(self, *args) -> None:
+        time.sleep(0.05)
+
+
 def test_a_preempted_job_requeues_and_ends_with_an_uninterrupted_runs_steps(tmp_path):
     run_dir, out = tmp_path / "run", tmp_path / "slurm-%j.out"
-    epochs, patches, batch = 3, 96, 4
+    epochs, patches, batch = 3, 160, 4
     steps = epochs * patches // batch
     args = [
         "trainer.accelerator=cpu", "data.patch_size=32", f"data.batch_size={batch}",
@@ -153,6 +161,7 @@ def test_a_preempted_job_requeues_and_ends_with_an_uninterrupted_runs_steps(tmp_
         "callbacks.image_samples=null", f"data.patches_per_epoch={patches}",
         f"trainer.max_epochs={epochs}", "trainer.log_every_n_steps=1", "test=false",
         "scheduler=cosine", f"hydra.run.dir={run_dir}",
+        "+callbacks.slow_steps._target_=tests.test_slurm.SlowSteps",
     ]  # fmt: skip
     script = tmp_path / "job.sh"
     script.write_text(
@@ -175,7 +184,7 @@ def test_a_preempted_job_requeues_and_ends_with_an_uninterrupted_runs_steps(tmp_
         while not (log.is_file() and "and stop" in log.read_text()):  # Preemption.on_fit_start
             assert time.monotonic() < deadline, output.read_text() if output.exists() else job
             time.sleep(0.5)
-        time.sleep(3)  # some steps into the run, before it can end
+        time.sleep(2)  # some steps into the run (>= 6 s long), before it can end
         subprocess.run(["scancel", "--signal=USR1", job], check=True)
         deadline = time.monotonic() + 420
         while "exit: 0" not in (output.read_text() if output.exists() else ""):
