@@ -79,6 +79,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+def text_of(path: Path) -> str:
+    """A file another process is still writing (a UTF-8 character may be cut in two)."""
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
 def squeue_state(job: str) -> str:
     out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True)
     return out.stdout.strip()
@@ -160,7 +165,7 @@ def test_a_preempted_job_requeues_and_ends_with_an_uninterrupted_runs_steps(tmp_
         "data.val_crop=32", "model.depth=4", "model.width=8", "logger=csv",
         "callbacks.image_samples=null", f"data.patches_per_epoch={patches}",
         f"trainer.max_epochs={epochs}", "trainer.log_every_n_steps=1", "test=false",
-        "scheduler=cosine", f"hydra.run.dir={run_dir}",
+        "scheduler=cosine", "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}",
         "+callbacks.slow_steps._target_=tests.test_slurm.SlowSteps",
     ]  # fmt: skip
     script = tmp_path / "job.sh"
@@ -181,20 +186,20 @@ def test_a_preempted_job_requeues_and_ends_with_an_uninterrupted_runs_steps(tmp_
     output = Path(str(out).replace("%j", job))
     try:
         deadline = time.monotonic() + 300
-        while not (log.is_file() and "and stop" in log.read_text()):  # Preemption.on_fit_start
-            assert time.monotonic() < deadline, output.read_text() if output.exists() else job
+        while "and stop" not in text_of(log):  # Preemption.on_fit_start
+            assert time.monotonic() < deadline, text_of(output) or job
             time.sleep(0.5)
         time.sleep(2)  # some steps into the run (>= 6 s long), before it can end
         subprocess.run(["scancel", "--signal=USR1", job], check=True)
         deadline = time.monotonic() + 420
-        while "exit: 0" not in (output.read_text() if output.exists() else ""):
-            assert time.monotonic() < deadline, output.read_text()
-            assert "exit: 1" not in output.read_text(), output.read_text()
+        while "exit: 0" not in text_of(output):
+            assert time.monotonic() < deadline, text_of(output)
+            assert "exit: 1" not in text_of(output), text_of(output)
             time.sleep(1)
     finally:
         subprocess.run(["scancel", job], capture_output=True)
 
-    text = output.read_text()
+    text = text_of(output)
     assert "start: restart 0" in text and "start: restart 1" in text, text
     train_log = log.read_text()
     saved = int(train_log.split("SIGUSR1 at step ")[1].split(":")[0])
