@@ -4,10 +4,12 @@ Collects every run below the given folders (a multirun's jobs, single runs), fai
 never-launched jobs included, and writes into the (first) multirun folder or ``--output``:
 
 - ``report.csv`` and ``report.md``: one row per run and test set (model, degradation, PSNR, SSIM,
-  input PSNR, parameters, train time, CPU inference time), one ``failed`` row per failed job with
-  the last error line of its log; rows are labelled by the overrides that tell runs apart;
-- ``psnr_bars.png`` (PSNR per test set per run) and, when ``noise.sigma`` was swept,
-  ``psnr_vs_sigma.png``;
+  input PSNR, parameters, train time, last validation PSNR and its training minutes, CPU inference
+  time in ms and s per megapixel), one ``failed`` row per failed job with the last error line of
+  its log; rows are labelled by the overrides that tell runs apart;
+- ``psnr_bars.png`` (PSNR per test set per run), when ``noise.sigma`` was swept
+  ``psnr_vs_sigma.png``, and, for training runs, ``psnr_vs_train_time.png`` (validation PSNR
+  against training minutes, from each run's ``csv/metrics.csv``);
 - ``grid_<set>_<image>.png``: one center crop of the first test image, restored by every model.
 """
 
@@ -24,7 +26,7 @@ from tqdm.auto import tqdm
 
 from restore.reporting.grids import Grid, GridBuilder
 from restore.reporting.models import count_parameters, fits_each_image, run_task, time_inference
-from restore.reporting.plots import psnr_bars, psnr_vs_sigma
+from restore.reporting.plots import psnr_bars, psnr_vs_sigma, psnr_vs_train_time
 from restore.reporting.runs import Run, collect_runs
 from restore.reporting.tables import markdown_report, result_rows, write_csv
 from restore.utils.config import register_resolvers
@@ -105,6 +107,7 @@ def make_report(
         elif timing:
             channels = int(cfg.data.channels)
             run.inference_ms = time_inference(task, channels, timing_size, timing_runs)
+            run.inference_s_per_mp = run.inference_ms / 1000 / (timing_size**2 / 1e6)
         if source is not None and builder is None:
             try:
                 builder = GridBuilder(cfg, *source, crop=crop)
@@ -126,12 +129,15 @@ def make_report(
         "checkpoints/last.ckpt (data loading, fitting and validation; no testing), from the files' "
         "modification times; where no last.ckpt was kept, first to last line of the job log "
         "(whole job). report.csv names the source per run (train_time_source).",
+        "val_psnr_final, train_min_final (report.csv): the last validation in the run's "
+        "csv/metrics.csv, at its training minutes (validation excluded, TrainClock).",
     ]
     if timing:
         notes.append(
             f"inference: median of {timing_runs} forward passes (after one warm-up) on one "
             f"C x {timing_size} x {timing_size} input, float32 on the CPU "
-            f"({torch.get_num_threads()} threads)."
+            f"({torch.get_num_threads()} threads); s/MP: seconds per megapixel of that input "
+            f"(ms / 1000 / {timing_size**2 / 1e6:.4f} MP)."
         )
     else:
         notes.append("inference: not timed (--no-timing).")
@@ -145,6 +151,7 @@ def make_report(
     for key, title, fn in (
         ("psnr_bars", "PSNR per test set", psnr_bars),
         ("psnr_vs_sigma", "PSNR vs noise sigma", psnr_vs_sigma),
+        ("psnr_vs_train_time", "Validation PSNR against training minutes", psnr_vs_train_time),
     ):
         path = fn(runs, out / f"{key}.png")
         if path is not None:

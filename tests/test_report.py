@@ -13,7 +13,9 @@ from PIL import Image
 
 from restore.archs import DnCNN
 from restore.report import main, make_report
-from restore.reporting.runs import collect_runs, read_log, read_run
+from restore.reporting.plots import psnr_vs_train_time
+from restore.reporting.runs import Run, collect_runs, read_log, read_run
+from restore.reporting.tables import result_rows
 
 from .conftest import FAST
 from .test_train import run_cli
@@ -85,11 +87,22 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
         assert row["train_time_source"] == "files"
         assert 0 < float(row["train_time_s"]) < 600
         assert 0 < float(row["inference_ms"]) < 10_000
+        megapixels = 256 * 256 / 1e6  # make_report's default timing_size
+        s_per_mp = float(row["inference_ms"]) / 1000 / megapixels
+        assert float(row["inference_s_per_mp"]) == pytest.approx(s_per_mp)
+        validated = [r for r in rows_of(run_dir / "csv" / "metrics.csv") if r["val/psnr"]]
+        assert len(validated) == 1  # one epoch, one validation
+        assert float(row["val_psnr_final"]) == pytest.approx(float(validated[-1]["val/psnr"]))
+        assert float(row["train_min_final"]) == pytest.approx(
+            float(validated[-1]["time/train_min"])
+        )
+        assert 0 < float(row["train_min_final"]) < float(row["train_time_s"]) / 60
         assert Path(row["checkpoint"]).parent == run_dir / "checkpoints"
     for row in failed:
         assert "data.patch_size=4096" in row["label"]
         assert row["error"].startswith("DataError: data.patch_size=4096 is larger than")
         assert row["psnr"] == "" and row["params"] == ""
+        assert row["val_psnr_final"] == row["inference_s_per_mp"] == ""
     # the noisier input is the worse one, by about 20*log10(25/15) dB
     by_sigma = {float(r["sigma"]): float(r["input_psnr"]) for r in ok}
     assert by_sigma[15] - by_sigma[25] == pytest.approx(20 * math.log10(25 / 15), abs=0.5)
@@ -100,6 +113,12 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
     end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
     table = lines[start:end]
     assert len(table) == 2 + 4  # header, rule, rows
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    assert "inference s/MP" in header and "inference ms" not in header
+    for row in ok:
+        line = next(line for line in table if line.startswith(f"| {row['run']} |"))
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert cells[header.index("inference s/MP")] == f"{float(row['inference_s_per_mp']):.2f}"
     failed_lines = [line for line in table if "failed: DataError: data.patch_size=4096" in line]
     assert len(failed_lines) == 2
     assert all("data.patch_size=4096" in line for line in failed_lines)
@@ -109,7 +128,7 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
 
 @pytest.mark.slow
 def test_plots_and_the_grid_of_one_crop_restored_by_every_model(sweep, report):
-    for key in ("psnr_bars", "psnr_vs_sigma", "grid"):
+    for key in ("psnr_bars", "psnr_vs_sigma", "psnr_vs_train_time", "grid"):
         path = report.files[key]
         assert path.parent == sweep
         with Image.open(path) as image:
@@ -156,7 +175,7 @@ def test_cli_writes_to_output_without_timing(sweep, tmp_path, capsys):
     assert main([str(sweep), "--output", str(tmp_path), "--no-timing", "--no-grid"]) == 0
     assert "4 runs (2 ok, 2 failed)" in capsys.readouterr().out
     rows = rows_of(tmp_path / "report.csv")
-    assert len(rows) == 4 and all(r["inference_ms"] == "" for r in rows)
+    assert len(rows) == 4 and all(r["inference_ms"] == r["inference_s_per_mp"] == "" for r in rows)
     assert all(int(r["params"]) > 0 for r in rows if r["status"] == "ok")
     assert "not timed" in (tmp_path / "report.md").read_text()
     assert not list(tmp_path.glob("grid_*.png"))
@@ -215,3 +234,37 @@ def test_failed_run_error_is_the_last_error_line_of_its_log(tmp_path, log, error
         assert run.train_time_s in (1.5, 2.0)
     else:
         assert run.train_time_s is None
+
+
+# sparse rows as Lightning's CSVLogger writes them; the run was killed after step 19's validation
+# and resumed from step 9's checkpoint, logging step 19 again; step 39's two keys came apart
+METRICS = """epoch,lr-Adam,step,test/embedded/psnr,time/train_min,val/psnr
+,0.001,0,,,
+0,,9,,0.5,20.0
+,0.001,10,,,
+1,,19,,1.0,21.0
+1,,19,,1.1,21.5
+2,,29,,1.6,22.0
+3,,39,,2.1,
+3,,39,,,22.5
+4,,49,,,23.0
+4,,50,24.0,,
+"""
+
+
+def test_val_curve_merges_sparse_rows_and_keeps_a_resumed_steps_last_values(tmp_path):
+    run = Run(path=tmp_path / "run", name="run")
+    assert run.val_curve() == []  # no csv/metrics.csv: an evaluation run
+    assert psnr_vs_train_time([run], tmp_path / "none.png") is None
+    (run.path / "csv").mkdir(parents=True)
+    (run.path / "csv" / "metrics.csv").write_text(METRICS)
+    # step 49 validated with no training minutes (TrainClock off): no point
+    assert run.val_curve() == [(0.5, 20.0), (1.1, 21.5), (1.6, 22.0), (2.1, 22.5)]
+    path = psnr_vs_train_time([run], tmp_path / "curve.png")
+    assert path == tmp_path / "curve.png"
+    with Image.open(path) as image:
+        assert image.width > 200 and image.height > 150
+    run.status = "failed"  # only successful runs are drawn; the table tells how far it got
+    assert psnr_vs_train_time([run], tmp_path / "failed.png") is None
+    [row] = result_rows([run])
+    assert (row["train_min_final"], row["val_psnr_final"]) == (2.1, 22.5)

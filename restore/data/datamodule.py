@@ -162,14 +162,21 @@ class RestorationDataModule(L.LightningDataModule):
         self.setup()
         return list(self.test_examples)
 
-    def _loader(self, dataset, batch_size: int) -> DataLoader:
+    def _loader(self, dataset, batch_size: int, batch_sampler=None) -> DataLoader:
+        sampling = (
+            {"batch_sampler": batch_sampler}
+            if batch_sampler is not None
+            else {
+                "batch_size": batch_size,
+                "shuffle": False,  # patches are drawn at random already
+                "drop_last": False,
+            }
+        )
         return DataLoader(
             dataset,
-            batch_size=batch_size,
-            shuffle=False,  # patches are drawn at random already
+            **sampling,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
-            drop_last=False,
             collate_fn=collate_batch,
         )
 
@@ -186,13 +193,17 @@ class RestorationDataModule(L.LightningDataModule):
         return EvalDataset(examples, self.store, self.eval_seed, crop, self.scale)
 
     def _eval_loader(self, dataset: EvalDataset, whole_set: bool) -> DataLoader:
-        # Batched only when every item has the same size: ``eval_batch_size``, else all crops of
-        # the validation set at once; test images one by one (2K images would not fit together).
-        sizes = {dataset.output_size(i) for i in range(len(dataset))}
-        batch = 1
-        if len(sizes) == 1:
-            batch = self.eval_batch_size or (len(dataset) if whole_set else 1)
-        return self._loader(dataset, batch)
+        # One size: ``eval_batch_size``, else all crops of the validation set at once and test
+        # images one by one (2K images would not fit together). Several sizes (BSD68's portrait
+        # and landscape images): batches of up to ``eval_batch_size`` images of one size.
+        sizes = [dataset.output_size(i) for i in range(len(dataset))]
+        if len(set(sizes)) == 1:
+            return self._loader(dataset, self.eval_batch_size or (len(dataset) if whole_set else 1))
+        if not self.eval_batch_size or self.eval_batch_size == 1:
+            return self._loader(dataset, 1)
+        return self._loader(
+            dataset, 1, batch_sampler=same_size_batches(sizes, self.eval_batch_size)
+        )
 
     def train_dataloader(self) -> DataLoader:
         self.setup()
@@ -245,3 +256,20 @@ def check_sizes(examples: Sequence[Example], store: ImageStore, scale: int = 1) 
 
 
 __all__ = ["Layout", "RestorationDataModule", "check_sizes"]
+
+
+def same_size_batches(sizes: Sequence, batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of up to ``batch_size`` items of one size, in first-seen order
+    of the sizes and in dataset order within a size.
+
+    >>> same_size_batches([(2, 3), (3, 2), (2, 3), (2, 3)], 2)
+    [[0, 2], [3], [1]]
+    """
+    groups: dict = {}
+    for index, size in enumerate(sizes):
+        groups.setdefault(size, []).append(index)
+    return [
+        indices[start : start + batch_size]
+        for indices in groups.values()
+        for start in range(0, len(indices), batch_size)
+    ]

@@ -94,6 +94,26 @@ def psnr_vs_sigma(runs: list[Run], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def psnr_vs_train_time(runs: list[Run], path: Path) -> Path | None:
+    """Validation PSNR against training minutes (validation excluded), one line per successful
+    run: quality for compute. None when no run logged a validation curve (e.g. evaluation runs)."""
+    curves = [(r.label or r.name, r.val_curve()) for r in runs if r.ok]
+    curves = [(label, points) for label, points in curves if points]
+    if not curves:
+        return None
+    fig = Figure(figsize=(7.0, 4.5))
+    ax = fig.add_subplot()
+    for label, points in curves:
+        xs, ys = zip(*points, strict=True)
+        ax.plot(xs, ys, "o-", ms=4, label=label)
+    ax.set_xlabel("training minutes (validation excluded)")
+    ax.set_ylabel("validation PSNR (dB)")
+    ax.set_title("Validation PSNR against training minutes")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
 def dip_curves(path: Path, res: dict[str, Any], summary: dict[str, Any]) -> Path:
     """PSNR of the raw and averaged outputs (when gt is known) and ES-WMV's VAR, stop marked."""
     curves = res["curves"]

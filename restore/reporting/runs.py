@@ -2,7 +2,8 @@
 
 A run folder holds ``.hydra/{config,hydra,overrides}.yaml`` (written as the job starts), the log
 ``<task_name>.log``, and, once it has tested, ``test_metrics.csv``, ``test_per_image.csv`` and
-``checkpoints/``. A multirun folder holds ``multirun.yaml`` and one run folder per job.
+``checkpoints/``; a training run also ``csv/metrics.csv`` (the CSV logger's). A multirun folder
+holds ``multirun.yaml`` and one run folder per job.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ LOG_LINE = re.compile(
 )
 # the last line of a printed traceback, e.g. ``ValueError: data.patch_size=...``
 TRACEBACK_TAIL = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt)): .+")
+# conf/logger/csv.yaml: save_dir the run folder, name ``csv``, no version folder
+METRICS_CSV = Path("csv") / "metrics.csv"
+VAL_PSNR, TRAIN_MIN = "val/psnr", "time/train_min"  # TrainClock logs the latter next to the former
 
 
 @dataclass
@@ -52,10 +56,30 @@ class Run:
     # measured by restore.report on the rebuilt model
     params: int | None = None
     inference_ms: float | None = None
+    inference_s_per_mp: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == OK
+
+    def val_curve(self) -> list[tuple[float, float]]:
+        """(training minutes, validation PSNR) of each validation in ``csv/metrics.csv``, by step.
+
+        Rows of one step are merged (a key logged apart from the other still joins it); where a
+        resumed run logged a step again, its later values win. Empty where no file or no point.
+        """
+        by_step: dict[float, dict[str, Any]] = {}
+        for row in _read_csv(self.path / METRICS_CSV):
+            step = row.get("step")
+            if not finite(step):
+                continue
+            merged = by_step.setdefault(step, {})
+            merged.update({k: v for k, v in row.items() if finite(v)})
+        return [
+            (row[TRAIN_MIN], row[VAL_PSNR])
+            for _, row in sorted(by_step.items())
+            if TRAIN_MIN in row and VAL_PSNR in row
+        ]
 
     # -- what the run was -----------------------------------------------------------------
     def value(self, key: str) -> Any:

@@ -24,7 +24,10 @@ COLUMNS = [
     "params",
     "train_time_s",
     "train_time_source",
+    "val_psnr_final",
+    "train_min_final",
     "inference_ms",
+    "inference_s_per_mp",
     "status",
     "error",
     "checkpoint",
@@ -54,6 +57,9 @@ def columns(rows: list[dict[str, Any]]) -> list[str]:
 def result_rows(runs: list[Run]) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
+        # a failed or diverged run may have validated before it stopped: how far it got
+        curve = run.val_curve()
+        train_min, val_psnr = curve[-1] if curve else (None, None)
         base = {
             "run": run.name,
             "label": run.label,
@@ -63,7 +69,10 @@ def result_rows(runs: list[Run]) -> list[dict[str, Any]]:
             "params": run.params,
             "train_time_s": run.train_time_s,
             "train_time_source": run.train_time_source,
+            "val_psnr_final": val_psnr,
+            "train_min_final": train_min,
             "inference_ms": run.inference_ms,
+            "inference_s_per_mp": run.inference_s_per_mp,
             "status": run.status,
             "error": run.error or "",
             "checkpoint": str(run.checkpoint) if run.checkpoint else "",
@@ -122,7 +131,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         "gain dB",
         "params",
         "train time s",
-        "inference ms",
+        "inference s/MP",
         "status",
     ]
     lines = []
@@ -144,7 +153,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             _num(gain, "+.2f"),
             _params(r.get("params")),
             _num(r.get("train_time_s"), ".1f") if ok else "-",
-            _num(r.get("inference_ms"), ".1f"),
+            _num(r.get("inference_s_per_mp"), ".2f"),
             status,
         ]
         lines.append([str(c) for c in cells])

@@ -255,12 +255,17 @@ class RestorationTask(L.LightningModule):
         pred = quantize(restored)
         metrics, input_metrics = self.test_metrics[name]
         kwargs = self.metric_kwargs(batch)
+        bs = pred.shape[0]
+        per_image = []
         with self._no_autocast():
             degraded = quantize(self.degraded_view(batch).float())
-            # forward: this batch's values (per image at batch size 1), accumulated as well
-            values = metrics(pred, target, **kwargs)
-            input_values = input_metrics(degraded, target, **kwargs)
-        bs = pred.shape[0]
+            # forward, image by image: each image's value of every metric (test_per_image.csv),
+            # accumulated into the same states as one update with the whole batch
+            for i in range(bs):
+                one = {k: _image_of(v, i, bs) for k, v in kwargs.items()}
+                values = metrics(pred[i : i + 1], target[i : i + 1], **one)
+                input_values = input_metrics(degraded[i : i + 1], target[i : i + 1], **one)
+                per_image.append({**values, **input_values})
         self.log_dict(metrics, batch_size=bs, add_dataloader_idx=False)
         self.log_dict(input_metrics, batch_size=bs, add_dataloader_idx=False)
         with self._no_autocast():
@@ -268,9 +273,8 @@ class RestorationTask(L.LightningModule):
         names = batch.names(default_start=batch_idx * bs)
         for i in range(bs):
             record = {"set": name, "image": names[i], "psnr": float(psnr[i])}
-            if bs == 1:  # every metric the task logs, for this image
-                for key, value in {**values, **input_values}.items():
-                    record.setdefault(key.rsplit("/", 1)[-1], float(value))
+            for key, value in per_image[i].items():
+                record.setdefault(key.rsplit("/", 1)[-1], float(value))
             self.test_records.append(record)
         return {"pred": pred, "input": degraded, "target": target, "set": name}
 
@@ -296,3 +300,10 @@ class RestorationTask(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.run_config is not None:
             checkpoint[CHECKPOINT_CONFIG_KEY] = self.run_config
+
+
+def _image_of(value: Any, i: int, batch_size: int) -> Any:
+    """Image ``i`` of a per-batch metric argument (a mask), or the argument itself (a flag)."""
+    if isinstance(value, Tensor) and value.ndim > 0 and value.shape[0] == batch_size:
+        return value[i : i + 1]
+    return value

@@ -123,6 +123,29 @@ def test_benchmark_test_sets_keep_their_names(tmp_path):
     assert [len(dl.dataset) for dl in loaders] == [2, 3]
 
 
+def test_mixed_size_test_sets_batch_images_of_one_size(tmp_path):
+    # BSD68 holds 481x321 and 321x481 images: with eval_batch_size they batch by size, every
+    # image exactly once and unchanged
+    write_images(tmp_path / "Mixed", 3, size=(24, 32), mode="L", seed=0)
+    for i in range(2):
+        PILImage.fromarray(np.full((32, 24), 10 * i, np.uint8), "L").save(
+            tmp_path / "Mixed" / f"tall{i}.png"
+        )
+    make = partial(RestorationDataModule, None, channels=1, test_sets={"M": tmp_path / "Mixed"})
+    batched = [b for b in make(eval_batch_size=2).test_dataloader()[0]]
+    single = [b for b in make().test_dataloader()[0]]
+    assert sorted(tuple(b.target.shape) for b in batched) == [
+        (1, 1, 24, 32),
+        (2, 1, 24, 32),
+        (2, 1, 32, 24),
+    ]
+    assert len(single) == 5 and all(b.target.shape[0] == 1 for b in single)
+    by_name = {n: t for b in single for n, t in zip(b.names(), b.target, strict=True)}
+    for b in batched:
+        for name, target in zip(b.names(), b.target, strict=True):
+            assert torch.equal(target, by_name[name])
+
+
 def test_read_image_converts_channels_and_16_bit(tmp_path):
     rgb = np.random.RandomState(0).randint(0, 256, (5, 6, 3), dtype=np.uint8)
     PILImage.fromarray(rgb).save(tmp_path / "c.png")
