@@ -134,10 +134,11 @@ def make_report(
     ]
     if timing:
         notes.append(
-            f"inference: median of {timing_runs} forward passes (after one warm-up) on one "
-            f"C x {timing_size} x {timing_size} input, float32 on the CPU "
-            f"({torch.get_num_threads()} threads); s/MP: seconds per megapixel of that input "
-            f"(ms / 1000 / {timing_size**2 / 1e6:.4f} MP)."
+            f"inference: median of {timing_runs} restorations (after one warm-up) of one "
+            f"C x {timing_size} x {timing_size} image as the task observes it (SR: from its "
+            f"1/scale downscale), float32 on the CPU ({torch.get_num_threads()} threads); s/MP: "
+            f"seconds per megapixel of the restored image (ms / 1000 / "
+            f"{timing_size**2 / 1e6:.4f} MP)."
         )
     else:
         notes.append("inference: not timed (--no-timing).")

@@ -268,3 +268,22 @@ def test_val_curve_merges_sparse_rows_and_keeps_a_resumed_steps_last_values(tmp_
     assert psnr_vs_train_time([run], tmp_path / "failed.png") is None
     [row] = result_rows([run])
     assert (row["train_min_final"], row["val_psnr_final"]) == (2.1, 22.5)
+
+
+def test_inference_is_timed_as_the_task_scores_it():
+    # the inpainting network takes the mask as a fourth channel and SR restores from the
+    # downscale: timing a bare 3-channel image of the output size failed for both
+    from torch import nn
+
+    from restore.archs import DnCNN
+    from restore.archs.bicubic import Bicubic
+    from restore.degradations import StrokeMask
+    from restore.degradations.resize import BicubicDownsample
+    from restore.reporting.models import time_inference
+    from restore.tasks import InpaintTask, SRTask
+
+    net = DnCNN(4, 3, depth=2, width=8, residual=False)
+    inpaint = InpaintTask(net, nn.L1Loss(), StrokeMask())
+    assert time_inference(inpaint, 3, size=32, runs=1) > 0
+    sr = SRTask(Bicubic(scale=2), nn.L1Loss(), BicubicDownsample(scale=2), scale=2)
+    assert time_inference(sr, 3, size=32, runs=1) > 0

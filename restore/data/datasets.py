@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from restore.data.example import Example
 from restore.data.store import ImageStore
-from restore.imaging import center_box, to_chw
+from restore.imaging import center_box, read_uint8, to_chw
 from restore.utils.errors import ConfigError, DataError
 
 
@@ -153,12 +153,12 @@ def dihedral(pixels: np.ndarray, d: int) -> np.ndarray:
 class EvalDataset(Dataset):
     """Whole examples (optionally centre-cropped) for validation and test.
 
-    Items: ``target``, ``input`` (when the example has one), ``seed`` (the same for every image:
-    the published protocols reset ``RandomState(0)`` before each test image), ``index``, ``name``
-    and ``gray`` (the image is single-channel at heart: SR tables score such images of
-    Set14/BSD100 as gray, see ``restore.metrics.sr``). With ``scale`` > 1 the target is cropped
-    to ``scale`` times the input ("modcrop"), or to a multiple of ``scale`` when there is no
-    input; ``crop`` (in target pixels) keeps input and target aligned.
+    Items: ``target``, ``input`` and ``mask`` (when the example has them), ``seed`` (the same for
+    every image: the published protocols reset ``RandomState(0)`` before each test image),
+    ``index``, ``name`` and ``gray`` (the image is single-channel at heart: SR tables score such
+    images of Set14/BSD100 as gray, see ``restore.metrics.sr``). With ``scale`` > 1 the target
+    is cropped to ``scale`` times the input ("modcrop"), or to a multiple of ``scale`` when there
+    is no input; ``crop`` (in target pixels) keeps input and target aligned.
     """
 
     def __init__(
@@ -203,9 +203,24 @@ class EvalDataset(Dataset):
         item = {"target": to_chw(target[top * s : (top + h) * s, left * s : (left + w) * s])}
         if inp is not None:
             item["input"] = to_chw(inp[top : top + h, left : left + w])
+        if ex.mask is not None:
+            item["mask"] = read_mask(ex.mask, target.shape[:2])[
+                None, top * s : (top + h) * s, left * s : (left + w) * s
+            ]
         gray = ex.gray if ex.gray is not None else self.store.is_gray(ex.target)
         item.update(seed=self.seed, index=index, name=ex.name, gray=gray)
         return item
+
+
+def read_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """An inpainting mask file as a float (H, W) tensor, 1 where the pixel is known (white)."""
+    known = read_uint8(path, channels=1)[..., 0] > 127
+    if known.shape != tuple(size):
+        raise DataError(
+            f"mask {path} is {known.shape[1]}x{known.shape[0]} but its image is "
+            f"{size[1]}x{size[0]}: a mask must have its image's size"
+        )
+    return torch.from_numpy(known.astype(np.float32))
 
 
 __all__ = ["EvalDataset", "PatchDataset"]

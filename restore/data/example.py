@@ -23,13 +23,16 @@ class Example(NamedTuple):
     task degrades the target on the device).
 
     ``gray``: whether the image is single-channel at heart (None: read from the file's header);
-    SR tables score such images as gray.
+    SR tables score such images as gray. ``mask``: the image's own inpainting mask (white =
+    known), as benchmarks pair them (Deep Image Prior's ``kate.png`` and ``kate_mask.png``); the
+    task then hides its holes instead of drawing a mask.
     """
 
     name: str
     target: Source
     input: Source | None = None
     gray: bool | None = None
+    mask: Path | None = None
 
 
 @dataclass

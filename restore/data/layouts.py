@@ -8,9 +8,10 @@ dataset in a new layout is one function (here or in a module of its own) plus on
 Layouts here: :func:`folder` (your clean images), :func:`paired_folder` (input/ and target/
 folders), :func:`flat_pairs` (``NAME_input.png`` beside ``NAME_target.png``), :func:`embedded`
 (photos bundled in scikit-image) and :func:`test_folder` (what a ``data.test_sets`` folder holds,
-detected). Dataset-specific ones live beside their documentation: ``restore.data.deblur`` (GoPro,
-RealBlur), ``restore.data.div2k``, ``restore.data.sr_benchmark`` (Set5, Set14, ... in both SR
-layouts) and ``restore.data.torchvision_sets`` (STL-10, CIFAR-100).
+detected; ``NAME_mask`` files there are the inpainting masks of ``NAME``). Dataset-specific
+ones live beside their documentation: ``restore.data.deblur`` (GoPro, RealBlur),
+``restore.data.div2k``, ``restore.data.sr_benchmark`` (Set5, Set14, ... in both SR layouts) and
+``restore.data.torchvision_sets`` (STL-10, CIFAR-100).
 """
 
 from __future__ import annotations
@@ -241,7 +242,31 @@ def test_folder(folder: str | Path, name: str, scale: int = 1) -> list[Example]:
         return sr_benchmark(folder, scale, what=f"test set {name!r}")
     if (folder / "input").is_dir() and (folder / "target").is_dir():
         return pair_folders(folder / "input", folder / "target")
-    return clean_images(folder, f"test set {name!r} folder")
+    return masked_images(clean_images(folder, f"test set {name!r} folder"))
+
+
+MASK_SUFFIX = "_mask"
+
+
+def masked_images(examples: list[Example]) -> list[Example]:
+    """Images with their own inpainting masks, where a folder pairs them as Deep Image Prior's
+    does (``kate.png`` and ``kate_mask.png``): the masks leave the list and join their images.
+
+    >>> [(e.name, e.mask.name if e.mask else None) for e in masked_images(
+    ...     [Example(n, Path(n + ".png")) for n in ("kate", "kate_mask", "vase")])]
+    [('kate', 'kate_mask.png'), ('vase', None)]
+    """
+    masks = {
+        e.name[: -len(MASK_SUFFIX)]: e.target for e in examples if e.name.endswith(MASK_SUFFIX)
+    }
+    masks = {k: v for k, v in masks.items() if any(e.name == k for e in examples)}
+    if not masks:
+        return examples
+    return [
+        e._replace(mask=masks.get(e.name))
+        for e in examples
+        if not (e.name.endswith(MASK_SUFFIX) and e.name[: -len(MASK_SUFFIX)] in masks)
+    ]
 
 
 __all__ = [
@@ -250,6 +275,7 @@ __all__ = [
     "embedded",
     "flat_pairs",
     "folder",
+    "masked_images",
     "pair_folders",
     "paired_folder",
     "split_by_ratio",

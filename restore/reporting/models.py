@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from restore.data.batch import Batch
 from restore.inference import loading
 from restore.inference.loading import build_for_inference
 from restore.tasks import RestorationTask
@@ -47,13 +48,17 @@ def count_parameters(task: RestorationTask, channels: int = 1) -> int:
 
 @torch.inference_mode()
 def time_inference(task: RestorationTask, channels: int, size: int = 256, runs: int = 5) -> float:
-    """Median milliseconds of ``task.restore`` on one ``channels x size x size`` input, float32 CPU.
+    """Median milliseconds of restoring one ``channels x size x size`` image as it is scored.
 
-    One warm-up pass first (allocator, oneDNN kernel selection); timed with ``perf_counter``
-    (:func:`restore.utils.timing.median_seconds`).
+    The image is observed by the task first (its noise, mask or ``size / scale`` downscale; the
+    batch's own input where the task has no degradation), then only :meth:`restore_batch` is
+    timed: the network with what the task adds around it (the mask channel of inpainting, the
+    pass-through of known pixels). One warm-up pass first (allocator, oneDNN kernel selection);
+    float32 on the CPU, timed with ``perf_counter`` (:func:`restore.utils.timing.median_seconds`).
     """
     task = task.float().cpu()
     x = torch.rand(1, channels, size, size)
-    if task.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return 1000 * median_seconds(lambda: task.restore(x), runs=max(1, runs), warmup=1)
+    seed = torch.zeros(1, dtype=torch.long)
+    given = x if task.degradation is None else None
+    batch = task.observe(Batch(target=x, input=given, seed=seed), training=False)
+    return 1000 * median_seconds(lambda: task.restore_batch(batch), runs=max(1, runs), warmup=1)

@@ -13,6 +13,7 @@ bicubic interpolation.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -23,6 +24,7 @@ from torchmetrics.wrappers import LambdaInputTransformer
 
 from restore.data.batch import Batch
 from restore.degradations import Degradation
+from restore.degradations.resize import BicubicDownsample
 from restore.metrics.sr import YPSNR, YSSIM, y_psnr
 from restore.tasks.base import RestorationTask, modcrop
 from restore.utils.errors import ConfigError
@@ -79,6 +81,18 @@ class SRTask(RestorationTask):
                 f"task.scale={self.scale}, e.g. {self.scale * max(1, patch // self.scale)}"
             )
         super().setup(stage)
+
+    def observe(self, batch: Batch, training: bool = False) -> Batch:
+        """As every task's; and the LR files of a benchmark get their forward model: they are
+        MATLAB's bicubic downscale of the HR image (the SR tables' protocol), the degradation
+        ``noise=bicubic`` computes, so methods that fit the observation through its operator
+        (Deep Image Prior) can use them."""
+        given = batch.input is not None
+        batch = super().observe(batch, training)
+        obs, deg = batch.observation, self.degradation
+        if given and isinstance(deg, BicubicDownsample) and deg.scale == self.scale:
+            batch = batch.replace(observation=replace(obs, operator=deg.resize, linear=True))
+        return batch
 
     # -- scoring -----------------------------------------------------------------------------
     def make_metrics(self, prefix: str) -> MetricCollection:

@@ -164,3 +164,37 @@ def test_missing_and_unreadable_files_are_named(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"junk")
     with pytest.raises(DataError, match=r"bad\.png"):
         read_uint8(tmp_path / "bad.png")
+
+
+def test_a_test_folder_pairs_images_with_their_own_masks(tmp_path):
+    # Deep Image Prior's layout: kate.png beside kate_mask.png (white = known); the mask is no
+    # test image of its own, and the task hides exactly its holes
+    folder = tmp_path / "inpainting"
+    write_images(folder, 2, size=(24, 32))  # im0.png, im1.png
+    mask = np.full((24, 32), 255, np.uint8)
+    mask[5:15, 8:20] = 0
+    PILImage.fromarray(mask, "L").save(folder / "im0_mask.png")
+    dm = RestorationDataModule(None, channels=3, test_sets={"DIP": folder}, test_crop=16)
+    items = list(dm.test_dataloader()[0])
+    assert [b.names()[0] for b in items] == ["im0", "im1"]
+    assert items[1].mask is None
+    got = items[0].mask
+    assert got.shape == (1, 1, 16, 16)  # cropped with its image
+    assert torch.equal(got[0, 0], torch.from_numpy(mask[4:20, 8:24] > 127).float())
+
+    from torch import nn
+
+    from restore.tasks import InpaintTask
+
+    task = InpaintTask(nn.Conv2d(4, 3, 1), nn.L1Loss(), degradation=None)
+    seen = task.observe(items[0])
+    assert torch.equal(seen.mask, got) and torch.equal(seen.input, seen.target * got)
+
+
+def test_a_mask_of_another_size_is_named(tmp_path):
+    folder = tmp_path / "inpainting"
+    write_images(folder, 1, size=(24, 32))
+    PILImage.fromarray(np.zeros((10, 10), np.uint8), "L").save(folder / "im0_mask.png")
+    dm = RestorationDataModule(None, channels=3, test_sets={"DIP": folder})
+    with pytest.raises(DataError, match="im0_mask.png is 10x10 but its image is 32x24"):
+        next(iter(dm.test_dataloader()[0]))

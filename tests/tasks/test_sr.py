@@ -132,3 +132,16 @@ def test_edsr_trains_and_tests_on_embedded_and_set5(shared_datasets, tmp_path):
     assert (tmp_path / "test_samples_Set5.png").is_file()
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["restore_config"]["task"]["scale"] == 2
+
+
+def test_benchmark_lr_files_get_the_bicubic_operator():
+    # Deep Image Prior fits A(x) to the observation: for a benchmark's LR files A is the MATLAB
+    # bicubic downscale that made them, so that DIP can super-resolve Set5 and Set14 as scored
+    deg = BicubicDownsample(scale=4)
+    task = SRTask(Bicubic(scale=4), nn.L1Loss(), deg, scale=4)
+    hr = torch.rand(1, 3, 32, 32)
+    lr = deg.eval().resize(hr, emulate_uint8=True)
+    obs = task.observe(Batch(target=hr, input=lr)).observation
+    assert obs.linear and obs.scale == 4
+    torch.testing.assert_close(obs.operator(hr), deg.resize(hr))
+    assert tuple(obs.operator(hr).shape) == (1, 3, 8, 8)

@@ -1,0 +1,450 @@
+"""The comparison study of issue #14, one command, resumable: every method on the same noisy inputs,
+trained models at one training-time budget, reported by ``restore.report``.
+
+    python experiments/study/run.py                  # everything, in order (hours on a 2-core CPU)
+    python experiments/study/run.py --parts denoise --noises gaussian25
+    python experiments/study/run.py --dry-run        # the commands, and which are done
+    python experiments/study/run.py --report-only    # rewrite the reports from what has run
+
+Each job is one ``restore.train`` or ``restore.eval`` run in its own folder
+``<root>/b<minutes>min/<part>/<job>``; a job whose folder holds ``test_metrics.csv`` is done and is
+skipped on a rerun, an unfinished one (killed, failed) is started again from scratch. The jobs run
+one at a time: the budget is wall-clock time, so two jobs sharing the cores would each get less.
+After the jobs, each part's report is written to ``experiments/study/<part>/`` and every job's
+command, status and wall time to ``experiments/study/jobs.csv``.
+
+Parts:
+- ``denoise``: gray denoising, whole Set12 and BSD68 images (the published protocol): the trained
+  models (``experiment=study_denoise``), BM3D, the released DnCNN-S weights (sigma 25 only).
+- ``crops``: the same methods and checkpoints on the centred ``--crop`` crops of Set12, with Deep
+  Image Prior, which fits a network to each image and is too slow on the CPU for whole images.
+- ``sr``: x4 super-resolution on Set5/Set14 (Y channel, border crop): bicubic, EDSR-baseline at the
+  budget, DIP on centred crops with both others scored on the same crops.
+- ``inpaint``: the Deep Image Prior paper's inpainting images and masks: a U-Net trained at the
+  budget against DIP with the skip, U-Net, ResNet and SegNet generators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = ROOT / "experiments" / "study"
+SHARED = ROOT.parent / "shared"
+
+# the noise of each column of the tables: Gaussian first at the paper's sigma, then the others
+NOISES: dict[str, list[str]] = {
+    "gaussian25": ["noise=gaussian", "noise.sigma=25"],
+    "gaussian15": ["noise=gaussian", "noise.sigma=15"],
+    "gaussian50": ["noise=gaussian", "noise.sigma=50"],
+    "salt_pepper": ["noise=salt_pepper"],
+    "uniform": ["noise=uniform"],
+}
+# the trained denoisers: the name in the tables -> the model config (EDSR as a denoiser is the
+# baseline size: the full 43 M-parameter EDSR makes a few dozen steps in a CPU budget of minutes)
+MODELS: dict[str, str] = {
+    "dncnn": "dncnn",
+    "unet": "unet",
+    "vae": "vae",
+    "cvt": "cvt",
+    "pixelcnn": "pixelcnn",
+    "edsr": "edsr_baseline",
+    "ffdnet": "ffdnet",
+}
+DIP_GENERATORS = ("skip", "unet", "resnet", "segnet")
+PARTS = ("denoise", "crops", "sr", "inpaint")
+
+
+@dataclass
+class Job:
+    part: str
+    name: str
+    module: str  # restore.train | restore.eval
+    overrides: list[str]
+    needs: list[str] = field(default_factory=list)  # jobs (part/name) whose checkpoint it scores
+
+    @property
+    def key(self) -> str:
+        return f"{self.part}/{self.name}"
+
+
+def best_checkpoint(run_dir: Path) -> Path | None:
+    """The checkpoint a finished training run tested: its best (ModelCheckpoint's top-1)."""
+    best = sorted((run_dir / "checkpoints").glob("epoch_*.ckpt"))
+    return best[-1] if best else None
+
+
+def plan(args: argparse.Namespace) -> list[Job]:
+    """Every job of the chosen parts, in the order they run (sigma 25 first, then the others)."""
+    budget = [f"callbacks.time_budget.minutes={args.minutes:g}"]
+    dip = ["model=dip", f"model.max_steps={args.dip_steps}", f"model.patience={args.dip_patience}"]
+    crop = ["data=denoise_gray", f"data.test_crop={args.crop}", "~data.test_sets.BSD68"]
+    jobs: list[Job] = []
+    for noise in args.noises:
+        nz = NOISES[noise]
+        trained = [m for m in args.models]
+        if "denoise" in args.parts:
+            for m in trained:
+                ov = ["experiment=study_denoise", f"model={MODELS[m]}", *nz, *budget]
+                jobs.append(Job("denoise", f"{m}_{noise}", "restore.train", ov))
+            ov = ["model=bm3d", "data=denoise_gray", *nz]
+            jobs.append(Job("denoise", f"bm3d_{noise}", "restore.eval", ov))
+            if noise == "gaussian25":
+                jobs.append(
+                    Job(
+                        "denoise",
+                        "released_dncnn_s25",
+                        "restore.eval",
+                        ["experiment=dncnn_kair_s25"],
+                    )
+                )
+        if "crops" in args.parts:
+            for m in trained:
+                jobs.append(
+                    Job(
+                        "crops",
+                        f"{m}_{noise}",
+                        "restore.eval",
+                        [*crop],
+                        needs=[f"denoise/{m}_{noise}"],
+                    )
+                )
+            jobs.append(Job("crops", f"bm3d_{noise}", "restore.eval", ["model=bm3d", *crop, *nz]))
+            if noise == "gaussian25":
+                jobs.append(
+                    Job(
+                        "crops",
+                        "released_dncnn_s25",
+                        "restore.eval",
+                        ["experiment=dncnn_kair_s25", *crop],
+                    )
+                )
+            jobs.append(Job("crops", f"dip_{noise}", "restore.eval", [*dip, *crop, *nz]))
+    if "sr" in args.parts:
+        sr = ["task=sr", "task.scale=4", "data=sr_benchmarks"]
+        sr_crop = [f"data.test_crop={args.sr_crop}"]
+        jobs.append(
+            Job("sr", "edsr_baseline_x4", "restore.train", ["experiment=study_sr_x4", *budget])
+        )
+        jobs.append(Job("sr", "bicubic_x4", "restore.eval", ["model=bicubic", *sr]))
+        jobs.append(Job("sr", "bicubic_x4_crops", "restore.eval", ["model=bicubic", *sr, *sr_crop]))
+        jobs.append(
+            Job(
+                "sr",
+                "edsr_baseline_x4_crops",
+                "restore.eval",
+                [*sr_crop],
+                needs=["sr/edsr_baseline_x4"],
+            )
+        )
+        jobs.append(
+            Job(
+                "sr",
+                "dip_x4_crops",
+                "restore.eval",
+                ["model=dip", *sr, *sr_crop, f"model.max_steps={args.dip_sr_steps}"],
+            )
+        )
+    if "inpaint" in args.parts:
+        ip_crop = [f"data.test_crop={args.inpaint_crop}"]
+        jobs.append(Job("inpaint", "unet", "restore.train", ["experiment=study_inpaint", *budget]))
+        jobs.append(
+            Job(
+                "inpaint",
+                "unet_crops",
+                "restore.eval",
+                ["data=dip_inpainting", *ip_crop],
+                needs=["inpaint/unet"],
+            )
+        )
+        for g in DIP_GENERATORS:
+            ov = ["model=dip", f"model/generator={g}", "task=inpaint", "data=dip_inpainting"]
+            ov += [*ip_crop, f"model.max_steps={args.dip_inpaint_steps}"]
+            jobs.append(Job("inpaint", f"dip_{g}_crops", "restore.eval", ov))
+    return jobs
+
+
+def run_dir(args: argparse.Namespace, job: Job) -> Path:
+    return args.root / f"b{args.minutes:g}min" / job.part / job.name
+
+
+def is_done(path: Path) -> bool:
+    return (path / "test_metrics.csv").is_file()
+
+
+def command(args: argparse.Namespace, job: Job) -> list[str]:
+    overrides = list(job.overrides)
+    for need in job.needs:
+        ckpt = best_checkpoint(args.root / f"b{args.minutes:g}min" / need)
+        overrides.append(f"ckpt_path={ckpt}" if ckpt else f"ckpt_path=<{need} not trained yet>")
+    return [sys.executable, "-m", job.module, *overrides, f"hydra.run.dir={run_dir(args, job)}"]
+
+
+def environment() -> dict[str, str]:
+    """The data where ``restore-download`` puts it, else the project's shared folder beside it."""
+    env = dict(os.environ)
+    own = (ROOT / "data" / "Train400").is_dir()
+    if "RESTORE_DATA_DIR" not in env and not own and (SHARED / "datasets" / "Train400").is_dir():
+        env["RESTORE_DATA_DIR"] = str(SHARED / "datasets")
+    if "RESTORE_WEIGHTS_DIR" not in env and (SHARED / "weights").is_dir():
+        env["RESTORE_WEIGHTS_DIR"] = str(SHARED / "weights")
+    return env
+
+
+def run_jobs(args: argparse.Namespace, jobs: list[Job]) -> list[dict]:
+    env = environment()
+    records = []
+    logs = args.root / f"b{args.minutes:g}min" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for i, job in enumerate(jobs, 1):
+        out = run_dir(args, job)
+        cmd = command(args, job)
+        shown = shlex.join(["python", *cmd[1:]])
+        prefix = f"[{i}/{len(jobs)}] {job.key}"
+        if is_done(out):
+            print(f"{prefix}: done", flush=True)
+            records.append({"job": job.key, "status": "done", "seconds": "", "command": shown})
+            continue
+        missing = [
+            n for n in job.needs if not best_checkpoint(args.root / f"b{args.minutes:g}min" / n)
+        ]
+        if args.dry_run or missing:
+            why = f"waits for {', '.join(missing)}" if missing else "to run"
+            print(f"{prefix}: {why}\n    {shown}", flush=True)
+            records.append({"job": job.key, "status": why, "seconds": "", "command": shown})
+            continue
+        if out.exists():  # an unfinished run (killed or failed): start it again from scratch
+            shutil.rmtree(out)
+        start = time.monotonic()
+        with open(logs / f"{job.part}_{job.name}.txt", "w") as log:
+            rc = subprocess.run(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            ).returncode
+        seconds = time.monotonic() - start
+        status = "ok" if rc == 0 and is_done(out) else f"failed (exit {rc})"
+        print(f"{prefix}: {status}, {seconds / 60:.1f} min", flush=True)
+        records.append(
+            {"job": job.key, "status": status, "seconds": f"{seconds:.0f}", "command": shown}
+        )
+    return records
+
+
+def write_jobs_csv(records: list[dict], path: Path) -> None:
+    """Merge this invocation's records into the study's job table (a rerun keeps earlier times)."""
+    old = {}
+    if path.is_file():
+        with open(path, newline="") as f:
+            old = {r["job"]: r for r in csv.DictReader(f)}
+    for r in records:
+        if r["status"] == "done" and r["job"] in old:
+            continue  # keep the time it took when it ran
+        old[r["job"]] = r
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["job", "status", "seconds", "command"])
+        writer.writeheader()
+        writer.writerows(old.values())
+
+
+def write_reports(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.update(environment())
+    from restore.report import make_report
+
+    for part in args.parts:
+        folder = args.root / f"b{args.minutes:g}min" / part
+        if not folder.is_dir() or not any((p / ".hydra").is_dir() for p in folder.iterdir()):
+            continue
+        crop = {"crops": args.crop, "sr": args.sr_crop, "inpaint": args.inpaint_crop}.get(part, 128)
+        report = make_report([folder], HERE / part, crop=crop)
+        summary = write_summary(part, folder, HERE / part)
+        print(
+            f"{part}: {len(report.runs)} runs -> {HERE / part / 'report.md'}, {summary}", flush=True
+        )
+
+
+def _float(value: str) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def last_step(path: Path) -> int | None:
+    """The optimizer steps a training run made (the last ``step`` of its CSV log)."""
+    log = path / "csv" / "metrics.csv"
+    if not log.is_file():
+        return None
+    with open(log, newline="") as f:  # the training rows (an evaluation logs its test at 0)
+        steps = [_float(r.get("step")) for r in csv.DictReader(f) if r.get("train/loss")]
+    steps = [s for s in steps if s is not None]
+    return int(max(steps)) + 1 if steps else None
+
+
+def fitting_seconds_per_mp(part: str, path: Path) -> float | None:
+    """Wall seconds of an evaluation job (``jobs.csv``) per megapixel it restored: the cost of a
+    method that fits every image anew, whose forward pass ``restore.report`` cannot time."""
+    jobs, per_image = HERE / "jobs.csv", path / "test_per_image.csv"
+    if not jobs.is_file() or not per_image.is_file():
+        return None
+    with open(jobs, newline="") as f:
+        seconds = {r["job"]: _float(r["seconds"]) for r in csv.DictReader(f)}
+    crop = None
+    config = path / ".hydra" / "config.yaml"
+    if config.is_file():
+        for line in config.read_text().splitlines():
+            if line.strip().startswith("test_crop:"):
+                crop = _float(line.split(":", 1)[1])
+                break
+    with open(per_image, newline="") as f:
+        images = sum(1 for _ in csv.DictReader(f))
+    job = seconds.get(f"{part}/{path.name}")
+    if not job or not crop or not images:
+        return None
+    return job / (images * crop * crop / 1e6)
+
+
+def method_and_column(run: str, columns: list[str]) -> tuple[str, str]:
+    """``unet_gaussian25`` -> (``unet``, ``gaussian25``); a run named by no column
+    (``released_dncnn_s25``) goes to the column whose last two characters it holds, else the
+    first (the inpainting U-Net scored on whole images)."""
+    for column in columns:
+        if run.endswith("_" + column):
+            return run[: -len(column) - 1], column
+    return run, next((c for c in columns if c[-2:] in run), columns[0])
+
+
+def summary_tables(part: str, rows: list[dict], columns: list[str], folder: Path) -> str:
+    """Methods x (column, test set) PSNR / SSIM, the noisy input as the first row; then what each
+    method cost: parameters, steps in the budget, last validation PSNR, inference s/MP."""
+    sets = list(dict.fromkeys(r["test_set"] for r in rows if r["test_set"]))
+    cells: dict[tuple[str, str, str], str] = {}
+    inputs: dict[tuple[str, str], str] = {}
+    cost: dict[str, dict[str, str]] = {}
+    for r in rows:
+        method, column = method_and_column(r["run"], columns)
+        if r["status"] != "ok":
+            for test_set in sets:
+                cells[(method, column, test_set)] = r["status"]
+            continue
+        psnr, ssim = _float(r["psnr"]), _float(r["ssim"])
+        cells[(method, column, r["test_set"])] = f"{psnr:.2f} / {ssim:.4f}"
+        inp, inp_ssim = _float(r["input_psnr"]), _float(r["input_ssim"])
+        if inp is not None and inp_ssim is not None:
+            inputs.setdefault((column, r["test_set"]), f"{inp:.2f} / {inp_ssim:.4f}")
+        if column == columns[0] or method not in cost:
+            # an evaluation of a checkpoint (crops) reports its training run's steps
+            trained = folder.parent / "denoise" / r["run"]
+            steps = last_step(folder / r["run"]) or last_step(trained)
+            spm = _float(r.get("inference_s_per_mp"))
+            if spm is None:  # a method that fits each image (DIP): its job's time per MP
+                spm = fitting_seconds_per_mp(part, folder / r["run"])
+            val = _float(r.get("val_psnr_final"))
+            if val is None and (trained / "csv").is_dir():
+                with open(trained / "csv" / "metrics.csv", newline="") as f:
+                    vals = [_float(v.get("val/psnr")) for v in csv.DictReader(f)]
+                val = next((v for v in reversed(vals) if v is not None), None)
+            params = _float(r.get("params"))
+            cost[method] = {
+                "params": f"{params / 1e6:.3f} M" if params is not None else "-",
+                "steps": str(steps) if steps is not None else "-",
+                "val": f"{val:.2f}" if val is not None else "-",
+                "s/MP": f"{spm:.2f}" if spm is not None else "-",
+            }
+    used = [c for c in columns if any(k[1] == c for k in cells)]
+    # the trained models in the order of MODELS, then the references (BM3D, DIP, released)
+    order = {name: i for i, name in enumerate(MODELS)}
+    methods = sorted(dict.fromkeys(k[0] for k in cells), key=lambda m: (order.get(m, 99), m))
+    head = ["method", *(f"{c} {t}" for c in used for t in sets)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    noisy = ["input (degraded)", *(inputs.get((c, t), "") for c in used for t in sets)]
+    lines.append("| " + " | ".join(noisy) + " |")
+    for m in methods:
+        row = [m, *(cells.get((m, c, t), "not run") for c in used for t in sets)]
+        lines.append("| " + " | ".join(row) + " |")
+    out = [f"PSNR (dB) / SSIM, mean over the images of each set ({part}).", "", *lines, ""]
+    out += [
+        f"What each method cost (its `{columns[0]}` run where it has one): parameters, optimizer "
+        "steps made in the budget, last validation PSNR, inference seconds per megapixel (CPU, "
+        "float32, `restore.report`'s timing; for DIP, which fits each image, its job's wall "
+        "time per megapixel restored).",
+        "",
+        "| method | params | steps | last val PSNR | inference s/MP |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| {m} | {c['params']} | {c['steps']} | {c['val']} | {c['s/MP']} |"
+        for m, c in sorted(
+            cost.items(), key=lambda mc: methods.index(mc[0]) if mc[0] in methods else 99
+        )
+    ]
+    return "\n".join(out) + "\n"
+
+
+def write_summary(part: str, folder: Path, out: Path) -> Path | None:
+    report = out / "report.csv"
+    if not report.is_file():
+        return None
+    with open(report, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = (
+        list(NOISES) if part in ("denoise", "crops") else ["x4"] if part == "sr" else ["crops"]
+    )
+    path = out / "summary.md"
+    path.write_text(summary_tables(part, rows, columns, folder))
+    return path
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python experiments/study/run.py", description=__doc__.split("\n")[0]
+    )
+    p.add_argument(
+        "--minutes", type=float, default=2.0, help="training budget of each trained model"
+    )
+    p.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
+    )
+    p.add_argument("--noises", default=",".join(NOISES), help=f"of {', '.join(NOISES)}")
+    p.add_argument("--models", default=",".join(MODELS), help=f"of {', '.join(MODELS)}")
+    p.add_argument("--crop", type=int, default=64, help="side of the Set12 crops of the crops part")
+    p.add_argument("--dip-steps", type=int, default=1200, help="DIP denoising iterations at most")
+    p.add_argument("--dip-patience", type=int, default=400, help="DIP ES-WMV patience")
+    p.add_argument("--sr-crop", type=int, default=96, help="side of the HR crops of the SR part")
+    p.add_argument("--dip-sr-steps", type=int, default=1000, help="DIP x4 iterations")
+    p.add_argument("--inpaint-crop", type=int, default=128, help="side of the inpainting crops")
+    p.add_argument("--dip-inpaint-steps", type=int, default=2000, help="DIP inpainting iterations")
+    p.add_argument("--root", type=Path, default=ROOT / "outputs" / "study", help="run folders")
+    p.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the reports")
+    args = p.parse_args(argv)
+    for key, known in (("parts", PARTS), ("noises", NOISES), ("models", MODELS)):
+        values = [v for v in getattr(args, key).split(",") if v]
+        bad = [v for v in values if v not in known]
+        if bad:
+            p.error(f"--{key}: unknown {', '.join(bad)}; choose from {', '.join(known)}")
+        setattr(args, key, values)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if not args.report_only:
+        records = run_jobs(args, plan(args))
+        if not args.dry_run:
+            write_jobs_csv(records, HERE / "jobs.csv")
+    if not args.dry_run:
+        write_reports(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""experiments/study/run.py: every job of the study composes, finished jobs are skipped, a rerun
+keeps the times of the jobs it skipped."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+
+import pytest
+
+from restore.utils.config import PROJECT_ROOT
+
+from .conftest import compose_config
+
+spec = importlib.util.spec_from_file_location("study", PROJECT_ROOT / "experiments/study/run.py")
+study = importlib.util.module_from_spec(spec)
+sys.modules["study"] = study  # dataclasses look their module up there
+spec.loader.exec_module(study)
+
+
+def _plan(*argv: str):
+    return study.plan(study.parse(list(argv)))
+
+
+def test_the_plan_has_every_method_of_every_part():
+    jobs = _plan()
+    names = {j.key for j in jobs}
+    for noise in study.NOISES:
+        for model in study.MODELS:
+            assert f"denoise/{model}_{noise}" in names and f"crops/{model}_{noise}" in names
+        assert {f"denoise/bm3d_{noise}", f"crops/bm3d_{noise}", f"crops/dip_{noise}"} <= names
+    assert {"denoise/released_dncnn_s25", "sr/dip_x4_crops", "inpaint/dip_segnet_crops"} <= names
+    # sigma 25 runs first: a partial study has one whole column
+    assert jobs[0].key == "denoise/dncnn_gaussian25"
+    # checkpoints are scored after the run that trains them
+    order = [j.key for j in jobs]
+    for job in jobs:
+        for need in job.needs:
+            assert order.index(need) < order.index(job.key)
+
+
+@pytest.mark.parametrize("job", _plan(), ids=lambda j: j.key)
+def test_every_job_composes(job, tmp_path):
+    overrides = [o for o in job.overrides if not o.startswith("ckpt_path=")]
+    name = job.module.split(".")[-1]
+    cfg = compose_config(name, overrides, tmp_path)
+    if job.module == "restore.train":
+        assert cfg.callbacks.time_budget.minutes == 2  # the one budget of every trained model
+        assert cfg.trainer.precision == "bf16-mixed"
+
+
+def test_finished_jobs_are_skipped_and_keep_their_time(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(study, "HERE", tmp_path)
+    args = study.parse(["--parts", "denoise", "--noises", "gaussian25", "--models", "unet"])
+    args.root = tmp_path / "runs"
+    jobs = study.plan(args)
+    for job in jobs:  # as if every job had run
+        (study.run_dir(args, job)).mkdir(parents=True)
+        (study.run_dir(args, job) / "test_metrics.csv").write_text("set,psnr\n")
+    earlier = [{"job": jobs[0].key, "status": "ok", "seconds": "157", "command": "x"}]
+    study.write_jobs_csv(earlier, tmp_path / "jobs.csv")
+    records = study.run_jobs(args, jobs)
+    assert [r["status"] for r in records] == ["done"] * len(jobs)
+    study.write_jobs_csv(records, tmp_path / "jobs.csv")
+    with open(tmp_path / "jobs.csv") as f:
+        rows = {r["job"]: r for r in csv.DictReader(f)}
+    assert rows[jobs[0].key]["seconds"] == "157"
+    assert len(rows) == len(jobs)
+
+
+def test_unknown_names_are_one_line_errors(capsys):
+    with pytest.raises(SystemExit):
+        study.parse(["--models", "unet,resnet50"])
+    assert "--models: unknown resnet50" in capsys.readouterr().err
