@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test test-fast lint format bench clean install-check floors-check
+.PHONY: train test test-fast lint format bench study clean install-check floors-check
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/denoiser_step_cost.py
 	$(PY) benchmarks/bm3d_vs_model.py --ckpt $(BENCH_CKPT)
+
+## study: issue #14's comparison (every method on the same inputs, trained models at one
+## training-time budget; hours on a 2-core CPU, resumable): experiments/study/README.md
+study: $(STAMP)
+	$(PY) experiments/study/run.py
 
 clean:
 	rm -rf outputs/*/ .pytest_cache .ruff_cache

@@ -94,10 +94,18 @@ def psnr_vs_sigma(runs: list[Run], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def _short_label(run: Run, limit: int = 40) -> str:
+    """The run's label, or its folder name where the label is long and the name says more than
+    a job number (runs given their own ``hydra.run.dir``, e.g. ``unet_gaussian25``)."""
+    if run.label and (len(run.label) <= limit or run.name.isdigit()):
+        return run.label
+    return run.name
+
+
 def psnr_vs_train_time(runs: list[Run], path: Path) -> Path | None:
     """Validation PSNR against training minutes (validation excluded), one line per successful
     run: quality for compute. None when no run logged a validation curve (e.g. evaluation runs)."""
-    curves = [(r.label or r.name, r.val_curve()) for r in runs if r.ok]
+    curves = [(_short_label(r), r.val_curve()) for r in runs if r.ok]
     curves = [(label, points) for label, points in curves if points]
     if not curves:
         return None

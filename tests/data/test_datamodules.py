@@ -196,5 +196,5 @@ def test_a_mask_of_another_size_is_named(tmp_path):
     write_images(folder, 1, size=(24, 32))
     PILImage.fromarray(np.zeros((10, 10), np.uint8), "L").save(folder / "im0_mask.png")
     dm = RestorationDataModule(None, channels=3, test_sets={"DIP": folder})
-    with pytest.raises(DataError, match="im0_mask.png is 10x10 but its image is 32x24"):
+    with pytest.raises(DataError, match=r"im0_mask\.png is 10x10 but its image is 32x24"):
         next(iter(dm.test_dataloader()[0]))
