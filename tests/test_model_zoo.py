@@ -12,12 +12,12 @@ from restore.utils.config import CONFIG_DIR
 from .conftest import compose_config
 from .test_train import run_cli
 
-# bicubic has no parameters (an evaluation baseline); dip fits each image at test time (it is
+# bicubic and bm3d have no parameters (evaluation baselines); dip fits each image at test time (it is
 # scored by restore.eval, and restore.train refuses it); edsr is edsr_baseline's class at 43M params
 MODELS = sorted(
     p.stem
     for p in (CONFIG_DIR / "model").glob("*.yaml")
-    if p.stem not in ("bicubic", "dip", "edsr")
+    if p.stem not in ("bicubic", "bm3d", "dip", "edsr")
 )
 
 
