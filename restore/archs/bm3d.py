@@ -7,7 +7,6 @@ only moves tensors to it and back, image by image, on the CPU.
 
 from __future__ import annotations
 
-import bm3d
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -50,6 +49,10 @@ class BM3D(nn.Module):
                 f"BM3D needs images of at least {self.MIN_SIDE}x{self.MIN_SIDE} pixels, got "
                 f"{tuple(x.shape[-2:])}: use a larger data.test_crop"
             )
+        try:  # a dev extra: `pip install bm3d` (the reference implementation)
+            import bm3d
+        except ImportError as err:
+            raise ImportError("model=bm3d needs the bm3d package: pip install bm3d") from err
         images = x.detach().float().cpu().numpy().astype(np.float64)
         out = np.empty_like(images)
         level = self.sigma / 255.0
