@@ -13,7 +13,8 @@ from .conftest import compose_config
 from .test_train import run_cli
 
 # bicubic and bm3d have no parameters (evaluation baselines); dip fits each image at test time (it
-# is scored by restore.eval, and restore.train refuses it); edsr is edsr_baseline's class at 43M params
+# is scored by restore.eval, and restore.train refuses it); edsr is edsr_baseline's class at 43M
+# params
 MODELS = sorted(
     p.stem
     for p in (CONFIG_DIR / "model").glob("*.yaml")
