@@ -346,6 +346,13 @@ def read_uint8(path: str | Path, channels: int = 3) -> np.ndarray:
     return to_channels(to_uint8(read_image(path).pixels), channels)
 
 
+def read_mask(path: str | Path, threshold: float = 0.5, invert: bool = False) -> np.ndarray:
+    """An inpainting mask file as a (H, W) bool array, True where the pixel is known: its 8-bit
+    luma above ``threshold`` (white = known), or below it with ``invert``."""
+    known = read_uint8(path, channels=1)[..., 0].astype(np.float32) / 255.0 > threshold
+    return ~known if invert else known
+
+
 def center_box(
     height: int, width: int, crop: int | tuple[int, int] | None, multiple: int = 1
 ) -> tuple[int, int, int, int]:

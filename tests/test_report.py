@@ -282,8 +282,19 @@ def test_inference_is_timed_as_the_task_scores_it():
     from restore.reporting.models import time_inference
     from restore.tasks import InpaintTask, SRTask
 
+    seen = []
+
+    def record(module, args):
+        seen.append(tuple(args[0].shape))
+
     net = DnCNN(4, 3, depth=2, width=8, residual=False)
+    net.register_forward_pre_hook(record)
     inpaint = InpaintTask(net, nn.L1Loss(), StrokeMask())
-    assert time_inference(inpaint, 3, size=32, runs=1) > 0
-    sr = SRTask(Bicubic(scale=2), nn.L1Loss(), BicubicDownsample(scale=2), scale=2)
+    assert time_inference(inpaint, 3, size=32, runs=2) > 0
+    assert seen == [(1, 4, 32, 32)] * 3  # the image and its mask; warm-up and two timed runs
+    seen.clear()
+    up = Bicubic(scale=2)
+    up.register_forward_pre_hook(record)
+    sr = SRTask(up, nn.L1Loss(), BicubicDownsample(scale=2), scale=2)
     assert time_inference(sr, 3, size=32, runs=1) > 0
+    assert seen == [(1, 3, 16, 16)] * 2  # restored from the 1/scale downscale to 32 x 32

@@ -30,7 +30,7 @@ def test_the_plan_has_every_method_of_every_part():
         for model in study.MODELS:
             assert f"denoise/{model}_{noise}" in names and f"crops/{model}_{noise}" in names
         assert {f"denoise/bm3d_{noise}", f"crops/bm3d_{noise}", f"crops/dip_{noise}"} <= names
-    assert {"denoise/released_dncnn_s25", "sr/dip_x4_crops", "inpaint/dip_segnet_crops"} <= names
+    assert {"denoise/released_gaussian25", "sr/dip_x4_crops", "inpaint/dip_segnet_crops"} <= names
     # sigma 25 runs first: a partial study has one whole column
     assert jobs[0].key == "denoise/dncnn_gaussian25"
     # checkpoints are scored after the run that trains them

@@ -37,6 +37,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
+from restore.reporting.runs import Run
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "study"
 SHARED = ROOT.parent / "shared"
@@ -102,7 +106,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
                 jobs.append(
                     Job(
                         "denoise",
-                        "released_dncnn_s25",
+                        "released_gaussian25",
                         "restore.eval",
                         ["experiment=dncnn_kair_s25"],
                     )
@@ -123,7 +127,7 @@ def plan(args: argparse.Namespace) -> list[Job]:
                 jobs.append(
                     Job(
                         "crops",
-                        "released_dncnn_s25",
+                        "released_gaussian25",
                         "restore.eval",
                         ["experiment=dncnn_kair_s25", *crop],
                     )
@@ -208,7 +212,7 @@ def run_jobs(args: argparse.Namespace, jobs: list[Job]) -> list[dict]:
     for i, job in enumerate(jobs, 1):
         out = run_dir(args, job)
         cmd = command(args, job)
-        shown = shlex.join(["python", *cmd[1:]])
+        shown = shlex.join(["python", *cmd[1:]]).replace(f"{ROOT}/", "")  # as run from ROOT
         prefix = f"[{i}/{len(jobs)}] {job.key}"
         if is_done(out):
             print(f"{prefix}: done", flush=True)
@@ -255,7 +259,6 @@ def write_jobs_csv(records: list[dict], path: Path) -> None:
 
 
 def write_reports(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
     os.environ.update(environment())
     from restore.report import make_report
 
@@ -299,13 +302,8 @@ def fitting_seconds_per_mp(part: str, path: Path) -> float | None:
         return None
     with open(jobs, newline="") as f:
         seconds = {r["job"]: _float(r["seconds"]) for r in csv.DictReader(f)}
-    crop = None
     config = path / ".hydra" / "config.yaml"
-    if config.is_file():
-        for line in config.read_text().splitlines():
-            if line.strip().startswith("test_crop:"):
-                crop = _float(line.split(":", 1)[1])
-                break
+    crop = OmegaConf.select(OmegaConf.load(config), "data.test_crop") if config.is_file() else None
     with open(per_image, newline="") as f:
         images = sum(1 for _ in csv.DictReader(f))
     job = seconds.get(f"{part}/{path.name}")
@@ -315,13 +313,12 @@ def fitting_seconds_per_mp(part: str, path: Path) -> float | None:
 
 
 def method_and_column(run: str, columns: list[str]) -> tuple[str, str]:
-    """``unet_gaussian25`` -> (``unet``, ``gaussian25``); a run named by no column
-    (``released_dncnn_s25``) goes to the column whose last two characters it holds, else the
-    first (the inpainting U-Net scored on whole images)."""
-    for column in columns:
+    """``unet_gaussian25`` -> (``unet``, ``gaussian25``); a run named by no column is in the first
+    (the inpainting U-Net, scored on whole images)."""
+    for column in sorted(columns, key=len, reverse=True):  # x4_crops before x4
         if run.endswith("_" + column):
             return run[: -len(column) - 1], column
-    return run, next((c for c in columns if c[-2:] in run), columns[0])
+    return run, columns[0]
 
 
 def summary_tables(part: str, rows: list[dict], columns: list[str], folder: Path) -> str:
@@ -350,10 +347,9 @@ def summary_tables(part: str, rows: list[dict], columns: list[str], folder: Path
             if spm is None:  # a method that fits each image (DIP): its job's time per MP
                 spm = fitting_seconds_per_mp(part, folder / r["run"])
             val = _float(r.get("val_psnr_final"))
-            if val is None and (trained / "csv").is_dir():
-                with open(trained / "csv" / "metrics.csv", newline="") as f:
-                    vals = [_float(v.get("val/psnr")) for v in csv.DictReader(f)]
-                val = next((v for v in reversed(vals) if v is not None), None)
+            if val is None:  # restore.report's reader of the training run's validation curve
+                curve = Run(path=trained, name=trained.name).val_curve()
+                val = curve[-1][1] if curve else None
             params = _float(r.get("params"))
             cost[method] = {
                 "params": f"{params / 1e6:.3f} M" if params is not None else "-",
@@ -397,9 +393,7 @@ def write_summary(part: str, folder: Path, out: Path) -> Path | None:
         return None
     with open(report, newline="") as f:
         rows = list(csv.DictReader(f))
-    columns = (
-        list(NOISES) if part in ("denoise", "crops") else ["x4"] if part == "sr" else ["crops"]
-    )
+    columns = {"sr": ["x4", "x4_crops"], "inpaint": ["whole", "crops"]}.get(part, list(NOISES))
     path = out / "summary.md"
     path.write_text(summary_tables(part, rows, columns, folder))
     return path

@@ -25,7 +25,6 @@ class BM3D(nn.Module):
     torch.Size([2, 1, 16, 16])
     """
 
-    fits_observation = False
     # the reference implementation crashes the interpreter (segfault) on images below this side
     MIN_SIDE = 16
 

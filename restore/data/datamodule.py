@@ -255,9 +255,6 @@ def check_sizes(examples: Sequence[Example], store: ImageStore, scale: int = 1) 
             )
 
 
-__all__ = ["Layout", "RestorationDataModule", "check_sizes"]
-
-
 def same_size_batches(sizes: Sequence, batch_size: int) -> list[list[int]]:
     """Indices grouped into batches of up to ``batch_size`` items of one size, in first-seen order
     of the sizes and in dataset order within a size.
@@ -273,3 +270,6 @@ def same_size_batches(sizes: Sequence, batch_size: int) -> list[list[int]]:
         for indices in groups.values()
         for start in range(0, len(indices), batch_size)
     ]
+
+
+__all__ = ["Layout", "RestorationDataModule", "check_sizes", "same_size_batches"]

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset
 
 from restore.data.example import Example
 from restore.data.store import ImageStore
-from restore.imaging import center_box, read_uint8, to_chw
+from restore.imaging import center_box, read_mask, to_chw
 from restore.utils.errors import ConfigError, DataError
 
 
@@ -204,7 +204,7 @@ class EvalDataset(Dataset):
         if inp is not None:
             item["input"] = to_chw(inp[top : top + h, left : left + w])
         if ex.mask is not None:
-            item["mask"] = read_mask(ex.mask, target.shape[:2])[
+            item["mask"] = mask_of(ex.mask, target.shape[:2])[
                 None, top * s : (top + h) * s, left * s : (left + w) * s
             ]
         gray = ex.gray if ex.gray is not None else self.store.is_gray(ex.target)
@@ -212,9 +212,10 @@ class EvalDataset(Dataset):
         return item
 
 
-def read_mask(path: Path, size: tuple[int, int]) -> torch.Tensor:
-    """An inpainting mask file as a float (H, W) tensor, 1 where the pixel is known (white)."""
-    known = read_uint8(path, channels=1)[..., 0] > 127
+def mask_of(path: Path, size: tuple[int, int]) -> torch.Tensor:
+    """An example's own mask file as a float (H, W) tensor, 1 where known; it must have its
+    image's ``size``."""
+    known = read_mask(path)
     if known.shape != tuple(size):
         raise DataError(
             f"mask {path} is {known.shape[1]}x{known.shape[0]} but its image is "

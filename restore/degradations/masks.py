@@ -26,7 +26,7 @@ from torch import Tensor
 
 from restore.degradations.base import Degradation, Observation, masked
 from restore.degradations.noise_source import NoiseSource, TorchNoise
-from restore.imaging import IMAGE_SUFFIXES, read_uint8
+from restore.imaging import IMAGE_SUFFIXES, read_mask
 from restore.utils.errors import DataError
 
 
@@ -288,9 +288,8 @@ class FileMask(MaskDegradation):
             masks = []
             for f in files:
                 # the one reader (restore.imaging): 8-bit luma, alpha dropped, EXIF upright
-                gray = read_uint8(f, channels=1)[..., 0].astype(np.float32) / 255.0
-                known = gray > self.threshold
-                masks.append(torch.from_numpy(~known if self.invert else known)[None, None])
+                known = read_mask(f, self.threshold, self.invert)
+                masks.append(torch.from_numpy(known)[None, None])
             self._masks = masks
         return self._masks
 
