@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import subprocess
 import sys
 
 import pytest
@@ -73,3 +74,26 @@ def test_unknown_names_are_one_line_errors(capsys):
     with pytest.raises(SystemExit):
         study.parse(["--models", "unet,resnet50"])
     assert "--models: unknown resnet50" in capsys.readouterr().err
+
+
+def test_each_finished_job_is_recorded_at_once(tmp_path, monkeypatch):
+    # a runner stopped mid-way keeps the times of the jobs it finished
+    args = study.parse(["--parts", "denoise", "--noises", "gaussian25", "--models", "unet,vae"])
+    args.root = tmp_path / "runs"
+    jobs = study.plan(args)[:2]
+    table = tmp_path / "jobs.csv"
+    seen = []
+
+    def fake_run(cmd, **kwargs):
+        out = next(c.split("=", 1)[1] for c in cmd if c.startswith("hydra.run.dir="))
+        (tmp_path / out).mkdir(parents=True, exist_ok=True)
+        (tmp_path / out / "test_metrics.csv").write_text("set,psnr\n")
+        seen.append(table.read_text().count("\n") if table.is_file() else 0)
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    records = study.run_jobs(args, jobs, table)
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert seen == [0, 2]  # the first job's row (and the header) was written before the second ran
+    with open(table) as f:
+        assert [r["job"] for r in csv.DictReader(f)] == [j.key for j in jobs]

@@ -204,7 +204,9 @@ def environment() -> dict[str, str]:
     return env
 
 
-def run_jobs(args: argparse.Namespace, jobs: list[Job]) -> list[dict]:
+def run_jobs(args: argparse.Namespace, jobs: list[Job], table: Path | None = None) -> list[dict]:
+    """Run the jobs not done yet; each finished job's record goes into ``table`` at once (a
+    runner stopped mid-way keeps the times of the jobs it finished)."""
     env = environment()
     records = []
     logs = args.root / f"b{args.minutes:g}min" / "logs"
@@ -239,6 +241,8 @@ def run_jobs(args: argparse.Namespace, jobs: list[Job]) -> list[dict]:
         records.append(
             {"job": job.key, "status": status, "seconds": f"{seconds:.0f}", "command": shown}
         )
+        if table is not None:
+            write_jobs_csv(records[-1:], table)
     return records
 
 
@@ -434,9 +438,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if not args.report_only:
-        records = run_jobs(args, plan(args))
-        if not args.dry_run:
-            write_jobs_csv(records, HERE / "jobs.csv")
+        table = None if args.dry_run else HERE / "jobs.csv"
+        records = run_jobs(args, plan(args), table)
+        if table is not None:  # the skipped ones too (their earlier times are kept)
+            write_jobs_csv(records, table)
     if not args.dry_run:
         write_reports(args)
     return 0
