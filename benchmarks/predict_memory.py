@@ -110,7 +110,8 @@ def child(args: argparse.Namespace) -> None:
     out = Path(args.workdir) / f"out_{args.case}"
     tile = "null" if args.tile == 0 else str(args.tile)
     overrides = [f"ckpt_path={args.ckpt}", f"input={args.image}", f"output={out}"]
-    overrides += [f"tile={tile}", f"overlap={args.overlap}", "device=cpu", "precision=fp32"]
+    overrides += [f"tile={tile}", f"overlap={args.overlap}", f"blend={args.blend}"]
+    overrides += ["device=cpu", "precision=fp32"]
     cfg = _compose("predict", overrides, out)
     before, cpu_before = _rss_mb(), _cpu_s()
     start = time.perf_counter()
@@ -129,11 +130,12 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
-def run_case(case: str, work: Path, image: Path, tile: int, overlap: int) -> dict:
+def run_case(case: str, work: Path, image: Path, tile: int, overlap: int, blend: int) -> dict:
     ckpt = work / "dncnn_s.ckpt"
     stdout = _run(
         "--child", "--case", case, "--ckpt", str(ckpt), "--image", str(image),
         "--workdir", str(work), "--tile", str(tile), "--overlap", str(overlap),
+        "--blend", str(blend),
     )  # fmt: skip
     result = json.loads(stdout.strip().splitlines()[-1])
     result["predict_rss_mb"] = result["peak_rss_mb"] - result["rss_before_mb"]
@@ -159,6 +161,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4096)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
+    parser.add_argument("--blend", type=int, default=32, help="predict's blend (0: crop)")
     parser.add_argument("--untiled-limit-gb", type=float, default=16.0)
     parser.add_argument("--output", type=Path, default=RESULT)
     args = parser.parse_args()
@@ -177,24 +180,26 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(),
         "memory_available_gb_at_start": round(available_gb(), 1),
     }
-    # tiles per axis as restore.inference.tiling.axis_layout places them (blend = overlap)
-    per_axis = math.ceil((args.size - args.tile) / (args.tile - 3 * args.overlap)) + 1
+    # tiles per axis as restore.inference.tiling.axis_layout places them
+    shared = 2 * args.overlap + args.blend
+    per_axis = math.ceil((args.size - args.tile) / (args.tile - shared)) + 1
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         _run("--prepare", "--workdir", str(work), "--size", str(args.size))
         results["parent_peak_rss_mb"] = _rss_mb()
-        tiled = run_case("tiled", work, work / "photo.png", args.tile, args.overlap)
+        tiled = run_case("tiled", work, work / "photo.png", args.tile, args.overlap, args.blend)
         results["tiled"] = {
-            "tile": args.tile, "overlap": args.overlap, "tiles": per_axis**2, **tiled
+            "tile": args.tile, "overlap": args.overlap, "blend": args.blend,
+            "tiles": per_axis**2, **tiled,
         }  # fmt: skip
 
-        probe = run_case("untiled_probe_1024", work, work / "probe.png", 0, args.overlap)
+        probe = run_case("untiled_probe_1024", work, work / "probe.png", 0, args.overlap, 0)
         per_pixel = probe["predict_rss_mb"] / 1024**2
         estimate_mb = probe["rss_before_mb"] + per_pixel * args.size**2
         results["untiled_probe_1024"] = probe
         results["untiled_estimate_peak_rss_mb"] = round(estimate_mb)
         if estimate_mb / 1024 <= min(args.untiled_limit_gb, available_gb() - 2.0):
-            untiled = run_case("untiled", work, work / "photo.png", 0, args.overlap)
+            untiled = run_case("untiled", work, work / "photo.png", 0, args.overlap, 0)
             results["untiled"] = untiled
         else:
             results["untiled"] = None

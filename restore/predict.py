@@ -4,6 +4,11 @@ Inputs are already degraded photos: nothing is added to them unless ``degrade=tr
 which applies the checkpoint's configured degradation with a fixed seed first. Every image is
 restored in overlapping tiles (``restore.inference.tiling``), so any size fits in memory, and is
 written to ``output`` under its own name, in its own format and bit depth.
+
+``overlap=auto`` and ``blend=auto`` size the tiles' margins by the network's receptive radius
+when its graph shows one (:func:`~restore.inference.receptive.receptive_radius`; DnCNN-17: 17):
+each output pixel is then copied from one tile and the result equals the untiled one, with the
+least redundant compute. Networks that see further (U-Nets) keep 32-pixel margins cross-faded.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from restore.data.batch import Batch
 from restore.imaging import read_image, write_image
 from restore.inference.image_io import list_inputs, match_channels, to_mode
 from restore.inference.loading import load_task, model_channels
+from restore.inference.receptive import receptive_radius
 from restore.inference.tiling import axis_layout, tiled_apply
 from restore.tasks import RestorationTask
 from restore.tasks.ensemble import self_ensemble
@@ -36,6 +42,8 @@ from restore.utils.timing import Stopwatch
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+# overlap (and blend) of overlap=auto for networks whose receptive radius is unknown or unbounded
+FALLBACK_OVERLAP = 32
 
 
 def resolve_device(name: str) -> torch.device:
@@ -65,10 +73,13 @@ def restore_tensor(
     tile_batch: int = 1,
     ensemble: bool = False,
     progress: str | None = None,
+    blend: int | None = None,
 ) -> Tensor:
     """Restore a (B, C, H, W) batch in [0, 1] with the task's network, tile by tile; with
     ``ensemble``, each tile is the x8 self-ensemble (mean over its 8 flips/rotations);
-    ``progress`` labels a bar over the tiles (:func:`~restore.inference.tiling.tiled_apply`)."""
+    ``progress`` labels a bar over the tiles and ``blend`` is the cross-fade band (None:
+    ``overlap``; 0: tiles' centres copied) of :func:`~restore.inference.tiling.tiled_apply`.
+    ``precision="bf16"`` runs the network under bfloat16 autocast; the result is float32."""
     device = device or next(task.parameters()).device
     dtype = PRECISIONS[precision]
 
@@ -84,6 +95,7 @@ def restore_tensor(
         tile=tile,
         overlap=overlap,
         scale=task.scale,
+        blend=blend,
         batch=tile_batch,
         device=device,
         progress=progress,
@@ -116,14 +128,51 @@ def _fit(alpha: np.ndarray | None, like: Tensor) -> np.ndarray | None:
     return cv2.resize(alpha, (like.shape[-1], like.shape[-2]), interpolation=cv2.INTER_CUBIC)
 
 
+def _margin(cfg: DictConfig, key: str) -> int | str:
+    """``cfg[key]`` (overlap or blend): ``auto`` or a count of pixels >= 0."""
+    value = cfg.get(key, "auto")
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key}={value}: give auto or a number of pixels >= 0")
+    return value
+
+
 def _check(cfg: DictConfig) -> None:
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"precision={cfg.precision}: choose one of {', '.join(PRECISIONS)}")
-    if cfg.tile is not None and (cfg.overlap < 0 or cfg.tile <= 3 * cfg.overlap):
+    for key in ("overlap", "blend"):
+        _margin(cfg, key)
+    threads = cfg.get("threads")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)):
+        raise ConfigError(f"threads={threads}: give a number of threads >= 1, or null")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads={threads}: give a number of threads >= 1, or null")
+
+
+def tile_margins(cfg: DictConfig, task: RestorationTask) -> tuple[int, int]:
+    """The (overlap, blend) to tile with: ``auto`` resolved by the network's receptive radius.
+
+    ``overlap=auto``: the radius when the graph shows one, else :data:`FALLBACK_OVERLAP`;
+    ``blend=auto``: 0 (each pixel copied from one tile: tiled == untiled) when the overlap covers
+    a known radius, else the overlap (a cross-fade hides the seams).
+
+    Raises:
+        ConfigError: the tiles are too small for the margins.
+    """
+    overlap, blend = _margin(cfg, "overlap"), _margin(cfg, "blend")
+    radius = receptive_radius(task.net) if "auto" in (overlap, blend) else None
+    if overlap == "auto":
+        overlap = radius if radius is not None else FALLBACK_OVERLAP
+    if blend == "auto":
+        blend = 0 if radius is not None and overlap >= radius else overlap
+    if cfg.tile is not None and cfg.tile <= 2 * overlap + blend:
         raise ConfigError(
-            f"tile={cfg.tile} must exceed 3 * overlap ({3 * cfg.overlap}): tiles discard "
-            "`overlap` pixels at each inner side and cross-fade over another `overlap`"
+            f"tile={cfg.tile} must exceed 2 * overlap + blend ({2 * overlap + blend}, overlap="
+            f"{overlap}, blend={blend}): tiles discard `overlap` pixels at each inner side and "
+            "cross-fade over `blend` more"
         )
+    return int(overlap), int(blend)
 
 
 def check_output_dir(out_dir: Path, key: str = "output") -> None:
@@ -150,22 +199,28 @@ def predict(cfg: DictConfig) -> list[Path]:
             f"output={out_dir} is the input folder: restored images would overwrite it"
         )
     device = resolve_device(cfg.device)
+    if cfg.get("threads") is not None:
+        torch.set_num_threads(int(cfg.threads))
     task = load_task(cfg.ckpt_path).to(device)
     _check_task(task)
     channels = model_channels(task)
     tile = int(cfg.tile) if cfg.tile else None
+    overlap, blend = tile_margins(cfg, task)
     log.info(
-        "restoring %d image(s) on %s (%s, tile=%s, overlap=%d) into %s",
+        "restoring %d image(s) on %s (%s, %d threads, tile=%s, overlap=%d, blend=%d) into %s",
         len(files),
         device,
         cfg.precision,
+        torch.get_num_threads(),
         tile,
-        cfg.overlap,
+        overlap,
+        blend,
         out_dir,
     )
     with logging_redirect_tqdm():  # log lines print above the bars, not through them
         bar = tqdm(files, desc="restoring", unit="image", disable=None, dynamic_ncols=True)
-        written, failed = _restore_files(cfg, task, channels, tile, device, out_dir, bar)
+        margins = (overlap, blend)
+        written, failed = _restore_files(cfg, task, channels, tile, margins, device, out_dir, bar)
     if failed:
         raise DataError(f"{len(failed)} file(s) could not be read: {', '.join(failed)}")
     return written
@@ -176,11 +231,13 @@ def _restore_files(
     task: RestorationTask,
     channels: int,
     tile: int | None,
+    margins: tuple[int, int],
     device: torch.device,
     out_dir: Path,
     files: Iterable[Path],
 ) -> tuple[list[Path], list[str]]:
     """Restore and write each file; returns the written paths and the unreadable files."""
+    overlap, blend = margins
     written, failed = [], []
     for path in files:
         watch = Stopwatch().start()
@@ -198,19 +255,19 @@ def _restore_files(
             write_image(degraded, to_mode(x, image.mode), image.bit_depth, alpha, cfg.jpeg_quality)
         height, width = x.shape[-2:]
         if tile is not None and max(height, width) > tile:  # minutes on a CPU: say so first
-            overlap = int(cfg.overlap)
-            rows, cols = (len(axis_layout(n, tile, overlap, overlap)[0]) for n in (height, width))
+            rows, cols = (len(axis_layout(n, tile, overlap, blend)[0]) for n in (height, width))
             log.info("%s: %dx%d in %d tiles of %d", path.name, width, height, rows * cols, tile)
         restored = restore_tensor(
             task,
             x,
             tile,
-            int(cfg.overlap),
+            overlap,
             device,
             cfg.precision,
             int(cfg.tile_batch),
             bool(cfg.self_ensemble),
             progress=path.name,
+            blend=blend,
         )
         alpha = _fit(image.alpha, restored)
         restored = to_mode(restored, image.mode)

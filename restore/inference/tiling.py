@@ -19,6 +19,15 @@ float rounding) whenever ``overlap >= r // 2``. For networks that see further (U
 tiling is an approximation and the ramp hides the seams. The default ``blend = overlap`` makes
 adjacent tiles share ``3 * overlap`` pixels; ``blend=0`` is the plain "keep the inner part" scheme.
 
+``blend=0`` is also the fast scheme for local networks: adjacent tiles share only ``2 * overlap``
+pixels (the network's receptive field and no more, when ``overlap = r // 2``), and no weights are
+applied: each output pixel is copied from exactly one tile, the one whose kept part it is nearest
+the middle of (the seam between two tiles is halfway through their common kept pixels). The
+result is then the untiled output up to the float rounding of convolutions of other sizes; with
+larger tiles the redundant border compute shrinks further (at 4096 px per axis: 1.07x the pixels
+for tiles of 1024 and overlap 17, against 1.47x for 512 / 32 / 32).
+:func:`~restore.inference.receptive.receptive_radius` reads ``r // 2`` from a network's graph.
+
 Memory: the weights are separable and normalised per axis (1-D sums over the tiles of that axis),
 so the only full-size buffer is the output itself; tiles run one (or ``batch`` together) at a
 time under ``torch.inference_mode``, optionally on another device than the image's.
@@ -26,6 +35,7 @@ time under ``torch.inference_mode``, optionally on another device than the image
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable
 
@@ -83,6 +93,22 @@ def axis_weights(
     return starts, normalised
 
 
+def axis_spans(
+    n: int, tile: int, overlap: int, scale: int = 1
+) -> tuple[list[int], int, list[tuple[int, int]]]:
+    """The crop scheme (``blend=0``) along an axis: tile starts and length (input pixels), and
+    the output span ``[lo, hi)`` (output pixels, of the whole axis) each tile alone writes.
+
+    The spans partition the axis; tile ``k`` hands over to tile ``k + 1`` halfway through the
+    pixels both keep, so every written pixel lies at least ``overlap`` input pixels from an inner
+    tile side.
+    """
+    starts, length = axis_layout(n, tile, overlap, 0)
+    seams = [(a + b + length) // 2 for a, b in itertools.pairwise(starts)]
+    bounds = [0, *seams, n]
+    return starts, length, [(lo * scale, hi * scale) for lo, hi in itertools.pairwise(bounds)]
+
+
 def tiled_apply(
     fn: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -101,7 +127,9 @@ def tiled_apply(
         tile: tile size in input pixels; ``None`` (or a tile covering the image) runs ``fn`` once.
         overlap: output pixels discarded at inner tile sides (context); exact when >= r // 2.
         scale: output/input size ratio (super-resolution).
-        blend: width of the cross-fade band; ``None`` means ``overlap``.
+        blend: width of the cross-fade band; ``None`` means ``overlap``; 0: each output pixel
+            is copied from one tile (:func:`axis_spans`), the fast and exact scheme for networks
+            whose receptive radius is at most ``overlap``.
         batch: how many tiles ``fn`` receives at once.
         device: where ``fn`` runs (tiles are moved there and back); default ``x``'s device.
         progress: the label of a tqdm bar over the tiles (when there are several and stderr is
@@ -123,9 +151,13 @@ def tiled_apply(
                 f"tile ({tile}) must exceed 2 * overlap + blend ({2 * overlap + blend}): "
                 "use larger tiles or a smaller overlap"
             )
-        ys, wys = axis_weights(height, tile, overlap, blend, scale)
-        xs, wxs = axis_weights(width, tile, overlap, blend, scale)
-        th, tw = len(wys[0]) // scale, len(wxs[0]) // scale
+        if blend == 0:  # local networks: copy each tile's span, no weights
+            ys, th, yspans = axis_spans(height, tile, overlap, scale)
+            xs, tw, xspans = axis_spans(width, tile, overlap, scale)
+        else:
+            ys, wys = axis_weights(height, tile, overlap, blend, scale)
+            xs, wxs = axis_weights(width, tile, overlap, blend, scale)
+            th, tw = len(wys[0]) // scale, len(wxs[0]) // scale
         grid = [(i, j) for i in range(len(ys)) for j in range(len(xs))]
         out: Tensor | None = None
         bar = tqdm(
@@ -147,14 +179,19 @@ def tiled_apply(
                     f"{expected} for scale={scale}"
                 )
             if out is None:  # allocated once, when the output channels are known
-                out = x.new_zeros(
-                    (x.shape[0], result.shape[1], height * scale, width * scale),
-                    dtype=torch.float32,
-                )
+                shape = (x.shape[0], result.shape[1], height * scale, width * scale)
+                # the crop scheme writes every pixel once; the blend accumulates into zeros
+                alloc = x.new_empty if blend == 0 else x.new_zeros
+                out = alloc(shape, dtype=torch.float32)
             parts = result.to(out.device, torch.float32).split(x.shape[0])
             for (i, j), part in zip(chunk, parts, strict=True):
-                weight = wys[i].to(out.device)[:, None] * wxs[j].to(out.device)[None, :]
                 y0, x0 = ys[i] * scale, xs[j] * scale
+                if blend == 0:
+                    (top, bottom), (left, right) = yspans[i], xspans[j]
+                    kept = part[..., top - y0 : bottom - y0, left - x0 : right - x0]
+                    out[..., top:bottom, left:right] = kept
+                    continue
+                weight = wys[i].to(out.device)[:, None] * wxs[j].to(out.device)[None, :]
                 out[..., y0 : y0 + expected[0], x0 : x0 + expected[1]].addcmul_(part, weight)
             bar.update(len(chunk))
         bar.close()

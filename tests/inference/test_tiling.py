@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from restore.archs import EDSR, DnCNN
-from restore.inference.tiling import axis_layout, axis_weights, tiled_apply
+from restore.inference.tiling import axis_layout, axis_spans, axis_weights, tiled_apply
 
 
 class Recorder(nn.Module):
@@ -60,8 +60,43 @@ def test_dncnn_tiled_equals_untiled_when_overlap_covers_half_the_receptive_field
 
 
 def test_plain_crop_scheme_is_exact_too(dncnn, image):
-    out = tiled_apply(dncnn, image, tile=60, overlap=17, blend=0)
-    assert (out - untiled(dncnn, image)).abs().max().item() < 1e-4
+    recorder = Recorder(dncnn)
+    out = tiled_apply(recorder, image, tile=60, overlap=17, blend=0)
+    assert len(recorder.shapes) >= 4
+    assert (out - untiled(dncnn, image)).abs().max().item() < 1e-5  # float32 rounding only
+
+
+def test_crop_scheme_copies_each_pixel_from_one_tile():
+    """With blend=0 every output pixel is one tile's value, never a mix: a function that tags
+    each tile with a constant shows one tag per pixel, tiles meeting halfway through their
+    common kept pixels."""
+    x = torch.zeros(1, 1, 50, 200)
+    tags = iter(range(1, 100))
+
+    def tag(t):
+        return torch.full_like(t, float(next(tags)))
+
+    out = tiled_apply(tag, x, tile=64, overlap=10, blend=0)
+    starts, _, spans = axis_spans(200, 64, 10)
+    row = out[0, 0, 0]
+    assert set(row.unique().tolist()) == set(range(1, len(starts) + 1))
+    for k, (lo, hi) in enumerate(spans):
+        assert (row[lo:hi] == k + 1).all()
+
+
+@pytest.mark.parametrize(("n", "tile", "overlap", "scale"), [(200, 64, 10, 1), (4096, 1024, 17, 1),
+    (37, 36, 9, 2), (513, 100, 30, 3)])  # fmt: skip
+def test_axis_spans_partition_the_axis_away_from_inner_sides(n, tile, overlap, scale):
+    starts, length, spans = axis_spans(n, tile, overlap, scale)
+    assert length <= tile and starts[-1] + length == n
+    assert spans[0][0] == 0 and spans[-1][1] == n * scale
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    for k, (s, (lo, hi)) in enumerate(zip(starts, spans, strict=True)):
+        assert s * scale <= lo < hi <= (s + length) * scale
+        if k > 0:
+            assert lo >= (s + overlap) * scale
+        if k < len(starts) - 1:
+            assert hi <= (s + length - overlap) * scale
 
 
 def test_too_small_overlap_is_not_exact(dncnn, image):
