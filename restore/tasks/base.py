@@ -157,9 +157,15 @@ class RestorationTask(L.LightningModule):
         return self.observe(Batch.of(batch), training=self.trainer.training)
 
     # -- forward -----------------------------------------------------------------------------
+    @property
+    def network(self) -> Callable:
+        """The network as it runs: ``torch.compile``'s wrapper when ``compile``, else ``net``.
+        (Never ``compiled or net``: a compiled module's truth value asks the network for len().)"""
+        return self.net if self._compiled is None else self._compiled
+
     def forward(self, x: Tensor) -> Tensor:
         """Restore a degraded batch (eval-mode output of the network)."""
-        return (self._compiled or self.net)(x)
+        return self.network(x)
 
     def restore(self, x: Tensor) -> Tensor:
         """Inference as scored: float32 when ``eval_fp32`` (whatever the training precision),
@@ -176,9 +182,9 @@ class RestorationTask(L.LightningModule):
     def _train_forward(self, batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         x = self.net_input(batch)
         if getattr(self.net, "needs_target", False):  # teacher-forced models (PixelCNN)
-            out = (self._compiled or self.net)(x, batch.target)
+            out = self.network(x, batch.target)
         else:
-            out = (self._compiled or self.net)(x)
+            out = self.network(x)
         pred, aux = out if isinstance(out, tuple) else (out, {})
         return self.finish(pred, batch), aux
 
