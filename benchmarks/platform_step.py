@@ -9,7 +9,7 @@ logger and data worker of the preset) should cost no more than 1/0.95 of the bar
   steps are one epoch of the preset, so one validation pass with its checkpoint saves falls inside,
   as in the real run. Its time is the preset's own budget clock (``TimeBudget``: validation
   excluded, checkpoint saves included): what the 30-minute budget buys, loader and callbacks too.
-- **bare**: a plain loop with the same network, optimizer, precision and memory format, on batches
+- **bare**: a plain loop with the same network, optimizer (as configured), precision and memory format, on batches
   of the same patch sampler drawn *before* timing: uint8 -> float, Gaussian noise, forward, MSE,
   backward, Adam. Nothing else: the arithmetic any implementation must do.
 
@@ -76,7 +76,8 @@ class BareStep:
                 break
         net = hydra.utils.instantiate(cfg.model).to(memory_format=torch.channels_last)
         self.net = net.train()
-        self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.optimizer.lr)
+        # the preset's optimizer, as configured (lr, fused, ...): the ratio measures the platform
+        self.opt = hydra.utils.instantiate(cfg.optimizer)(params=self.net.parameters())
         self.sigma = cfg.noise.sigma / 255
         self.done = 0
 
