@@ -9,9 +9,9 @@ logger and data worker of the preset) should cost no more than 1/0.95 of the bar
   steps are one epoch of the preset, so one validation pass with its checkpoint saves falls inside,
   as in the real run. Its time is the preset's own budget clock (``TimeBudget``: validation
   excluded, checkpoint saves included): what the 30-minute budget buys, loader and callbacks too.
-- **bare**: a plain loop with the same network, optimizer (as configured), precision and memory format, on batches
-  of the same patch sampler drawn *before* timing: uint8 -> float, Gaussian noise, forward, MSE,
-  backward, Adam. Nothing else: the arithmetic any implementation must do.
+- **bare**: a plain loop with the same network, optimizer (as configured), precision and memory
+  format, on batches of the same patch sampler drawn *before* timing: uint8 -> float, Gaussian
+  noise, forward, MSE, backward, Adam. Nothing else: the arithmetic any implementation must do.
 
 The two are interleaved step by step in one process: after every platform step a callback makes
 one bare step (with its own network and optimizer) and times it; the platform's step is the budget
