@@ -7,10 +7,18 @@ PSNRs from numpy copies of the outputs (``compare_psnr``, now ``skimage.metrics`
 loss (``.item()``), the PSNR backtracking bookkeeping, then ``optimizer.step()``. Both sides use
 the same network (the published skip net, 5 x 128 channels), the same weights and code ``z``,
 the same image and the same precision (autocast around the forward); restore.dip additionally
-records ES-WMV, PSNR/SSIM curves and Lightning logging at every step, and runs channels-last
-where that is faster (``channels_last: auto``: 16-bit autocast or GPU).
+records ES-WMV, the PSNR curves of the raw and averaged outputs and Lightning logging at every
+step, with its shipped settings (``conf/model/dip.yaml``: SSIM off, ``ssim_every: 0``), and runs
+channels-last where that is faster (``channels_last: auto``: 16-bit autocast or GPU) and its 1x1
+convolutions without the original's ``ReflectionPad2d(0)`` copy (the plain loop keeps it:
+:func:`original_net`); the same arithmetic, so the same DIP results.
 
     OMP_NUM_THREADS=1 python benchmarks/dip_speed.py   # -> experiments/results/dip_speed.json
+
+It then records the bf16 ratio as the ``dip_ratio`` speed goal (``benchmarks/speed_goals.py``),
+with both precisions' ratios and the F16 PSNR at the ES-WMV stop before and after the speed-ups
+(experiments/dip_f16_noise/, uniform noise: ``--psnr-before`` is the figure of the code before
+them, ``--psnr-after`` that of ``summary_uniform.json``).
 
 Rounds alternate the two loops so that a shared, busy machine slows both alike; it/s is one over
 the median time of an iteration (over all rounds), robust to bursts of load on a shared CPU.
@@ -42,7 +50,15 @@ from hydra.utils import instantiate  # noqa: E402
 from restore.dip.method import StepTimer  # noqa: E402
 from restore.utils.config import CONFIG_DIR  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from speed_goals import record  # noqa: E402
+
 OUT = ROOT / "experiments" / "results" / "dip_speed.json"
+F16_SUMMARY = ROOT / "experiments" / "dip_f16_noise" / "summary_uniform.json"
+# the F16 uniform-noise PSNR at the ES-WMV stop before the speed-ups (git 263851d, 2 threads):
+#   python -m restore.dip image=../shared/datasets/DeepImagePrior/denoising/F16_GT.png \
+#       noise=uniform crop=128 model.max_steps=2000     -> 30.7008 dB (ES @ 767, 1800 its)
+PSNR_BEFORE = 30.7008
 
 
 def plain_dip(net, net_input, img_noisy_np, img_np, num_iter, warmup, device, precision):
@@ -110,6 +126,17 @@ def plain_dip(net, net_input, img_noisy_np, img_np, num_iter, warmup, device, pr
     return list(np.diff(stamps)), list(np.diff(cpu_stamps))
 
 
+def original_net(net: torch.nn.Module) -> torch.nn.Module:
+    """``net`` as the authors' ``models/common.py`` builds it: their ``conv`` puts a
+    ``ReflectionPad2d(to_pad)`` before every convolution when ``pad='reflection'``, also
+    ``ReflectionPad2d(0)`` before the 1x1 ones (a copy of the input), which restore.dip's
+    generators leave out (same arithmetic). The plain loop keeps the original's."""
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1):
+            m.padding_mode = "reflect"
+    return net
+
+
 def build_module(method, noisy, clean, device):
     """The DIP module of ``model=dip`` for the noisy image (the identity operator, L2)."""
     return method.module_for(noisy, gt=clean, device=device)
@@ -135,6 +162,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--psnr-before", type=float, default=PSNR_BEFORE)
+    parser.add_argument("--psnr-after", type=float, default=None, help="default: F16 summary")
+    parser.add_argument("--no-record", action="store_true", help="leave speed_goals.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(
@@ -155,7 +185,7 @@ def main() -> None:
             cfg = compose("dip", overrides=[
                 "model/generator=skip", f"model.max_steps={total}",
                 f"model.precision={precision}", "model.early_stopping.window=10",
-                "model.patience=1000", "model.ssim_every=1",
+                "model.patience=1000",
             ])  # fmt: skip
         method = instantiate(cfg.model)
         L.seed_everything(0, verbose=False)
@@ -165,6 +195,7 @@ def main() -> None:
         runs = {"plain": ([], []), "restore_dip": ([], [])}  # (wall, cpu) seconds per iteration
         for r in range(args.rounds):
             net = copy.deepcopy(reference.generator).to(memory_format=torch.contiguous_format)
+            net = original_net(net)
             net.load_state_dict(net_state)
             net = net.to(device)
             zin = z.contiguous().to(device)
@@ -220,12 +251,32 @@ def main() -> None:
         "warmup_iterations": args.warmup,
         "timed_iterations": args.iters,
         "rounds": args.rounds,
-        "restore_dip_extras": "ES-WMV + PSNR/PSNR(EMA)/SSIM(EMA) every step, Lightning logging",
+        "restore_dip_extras": "ES-WMV + PSNR/PSNR(EMA) every step, Lightning logging "
+        "(shipped settings: SSIM off)",
+        "restore_dip_speedups": "channels-last (bf16), no ReflectionPad2d(0) copy before 1x1 "
+        "convs (bit-identical results)",
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")
+    if args.no_record or device.type != "cpu":
+        return
+    ratios = {r["precision"]: r["ratio"] for r in results}
+    psnr_after = args.psnr_after
+    if psnr_after is None and F16_SUMMARY.exists():
+        psnr_after = round(json.loads(F16_SUMMARY.read_text())["psnr"], 4)
+    record(
+        "dip_ratio",
+        ratios.get("bf16-mixed"),
+        bf16=ratios.get("bf16-mixed"),
+        fp32=ratios.get("32-true"),
+        threads=torch.get_num_threads(),
+        psnr_before=args.psnr_before,
+        psnr_after=psnr_after,
+        psnr_image="F16 128x128 crop, uniform noise, ES-WMV stop (experiments/dip_f16_noise/)",
+        results=str(args.out.relative_to(ROOT)) if args.out.is_relative_to(ROOT) else str(args.out),
+    )
 
 
 if __name__ == "__main__":

@@ -53,10 +53,14 @@ def _conv(
     pad: Pad = "reflection",
     bias: bool = True,
 ) -> nn.Conv2d:
-    """``conv`` of the original ``models/common.py``: same-size padding, reflect or zero."""
+    """``conv`` of the original ``models/common.py``: same-size padding, reflect or zero.
+
+    A kernel that needs no padding (1x1) gets none: the original puts ``ReflectionPad2d(0)``
+    before it too, which copies the input in the forward and zero-fills and accumulates its
+    gradient in the backward for the same numbers (benchmarks/dip_speed.py)."""
     if pad not in ("reflection", "zero"):
         raise ValueError(f"pad must be 'reflection' or 'zero', got {pad!r}")
-    mode = "reflect" if pad == "reflection" else "zeros"
+    mode = "reflect" if pad == "reflection" and kernel > 1 else "zeros"
     return nn.Conv2d(
         in_ch,
         out_ch,

@@ -195,8 +195,8 @@ class DeepImagePrior(nn.Module):
         schedules: per problem kind (denoise, sr, inpaint), ``max_steps``, ``reg_noise_std``
             and ES-WMV ``patience``, as the paper's notebooks.
         max_steps / reg_noise_std / patience: set to override the schedule of every problem.
-        input_type / input_depth / input_scale / lr / exp_weight / ssim_every / compile: as
-            :class:`~restore.dip.module.DIPModule`.
+        input_type / input_depth / input_scale / lr / exp_weight / ssim_every / compile /
+            fused_adam: as :class:`~restore.dip.module.DIPModule`.
         early_stopping: ES-WMV ``enabled``, ``window``, ``check_every``, ``stop_training``.
         precision: the inner Trainer's precision (``bf16-mixed``: the generator in bf16
             autocast; the data term, EMA, metrics and ES stay float32).
@@ -229,6 +229,7 @@ class DeepImagePrior(nn.Module):
         precision: str = "bf16-mixed",
         channels_last: bool | str = "auto",
         compile: bool = False,
+        fused_adam: bool = False,
         seed: int = 0,
         log_every_n_steps: int = 50,
         progress: bool = True,
@@ -258,6 +259,7 @@ class DeepImagePrior(nn.Module):
         self.precision = str(precision)
         self.channels_last = channels_last
         self.compile = compile
+        self.fused_adam = bool(fused_adam)
         self.seed = seed
         self.log_every_n_steps = log_every_n_steps
         self.progress = bool(progress)
@@ -307,6 +309,7 @@ class DeepImagePrior(nn.Module):
             ssim_every=self.ssim_every,
             channels_last=self._channels_last(device),
             compile=self.compile,
+            fused_adam=self.fused_adam,
         )
 
     def fit(

@@ -78,6 +78,7 @@ class DIPModule(L.LightningModule):
         ssim_every: SSIM of the averaged output every this many steps (0: never).
         channels_last: run the generator in channels-last memory format (faster convolutions).
         compile: ``torch.compile`` the generator.
+        fused_adam: Adam's fused kernel (faster; equal up to rounding, so another trajectory).
     """
 
     def __init__(
@@ -101,8 +102,10 @@ class DIPModule(L.LightningModule):
         ssim_every: int = 1,
         channels_last: bool = True,
         compile: bool = False,
+        fused_adam: bool = False,
     ):
         super().__init__()
+        self.fused_adam = bool(fused_adam)
         if observation.dim() != 4 or observation.shape[0] != 1:
             raise ValueError(f"observation must be (1, C, H, W), got {tuple(observation.shape)}")
         if data_fit not in DATA_FITS:
@@ -140,7 +143,12 @@ class DIPModule(L.LightningModule):
             raise ValueError(f"gt is {tuple(gt.shape[-2:])}, the output {self.out_size}")
         z = make_code(input_type, input_depth, self.out_size, input_scale)
         self.register_buffer("z", z.contiguous(memory_format=self.memory_format))
-        self.register_buffer("z_noise", torch.zeros_like(self.z))
+        # the perturbation is drawn in the generator's layout, as it always was: a contiguous
+        # draw is 10x faster for channels-last (``normal_``'s vectorised Box-Muller against one
+        # element at a time: 20 ms of a 250 ms bf16 step at 128x128x32) but other numbers,
+        # another DIP trajectory (F16 uniform noise: 30.13 dB at the ES-WMV stop, not 30.70)
+        self.register_buffer("z_noise", torch.zeros_like(self.z), persistent=False)
+        self.register_buffer("z_in", torch.zeros_like(self.z), persistent=False)
         self.reg_noise_std = float(reg_noise_std)
         self.lr = float(lr)
         self.exp_weight = float(exp_weight)
@@ -155,7 +163,10 @@ class DIPModule(L.LightningModule):
 
     # -- Lightning -------------------------------------------------------------------------
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.generator.parameters(), lr=self.lr)
+        # fused: one kernel over the parameters instead of Adam's ~10 ops per tensor (CPU and
+        # CUDA have it): the same update up to rounding, which a DIP trajectory amplifies
+        fused = self.fused_adam and self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(self.generator.parameters(), lr=self.lr, fused=fused or None)
 
     def on_train_start(self) -> None:
         dev = self.device
@@ -171,6 +182,13 @@ class DIPModule(L.LightningModule):
         """The generator's output for the code ``z`` (the unperturbed one by default)."""
         return self._net(self.z if z is None else z)
 
+    def perturbed_code(self) -> Tensor:
+        """``z + reg_noise_std * N(0, 1)``, a fresh draw (``z`` itself without perturbation),
+        in the generator's memory format, written into a reused buffer."""
+        if self.reg_noise_std <= 0:
+            return self.z
+        return torch.add(self.z, self.z_noise.normal_(), alpha=self.reg_noise_std, out=self.z_in)
+
     def data_term(self, out: Tensor) -> Tensor:
         """``||A(out) - y||`` (mean squared or absolute error, per ``data_fit``), in float32
         whatever the autocast precision. With a mask it is the original's
@@ -182,10 +200,7 @@ class DIPModule(L.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> None:
         step = batch_idx
         opt = self.optimizers()
-        z = self.z
-        if self.reg_noise_std > 0:
-            z = torch.add(z, self.z_noise.normal_(), alpha=self.reg_noise_std)
-        out = self._net(z)
+        out = self._net(self.perturbed_code())
         loss = self.data_term(out)
         opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)

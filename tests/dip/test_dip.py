@@ -1,5 +1,6 @@
 """Deep Image Prior (restore.dip): generators, Lanczos downsampler, ES-WMV, module, CLI."""
 
+import copy
 import json
 import os
 import subprocess
@@ -95,7 +96,8 @@ def test_generator_shape_for_odd_sizes(net, size):
 def test_skip_defaults_match_the_paper():
     net = Skip(32, 3)  # 5 scales, 128/128/4, 3x3/3x3/1x1, reflection, bilinear, stride
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert {m.padding_mode for m in convs} == {"reflect"}
+    assert {m.padding_mode for m in convs if m.kernel_size != (1, 1)} == {"reflect"}
+    assert {m.padding_mode for m in convs if m.kernel_size == (1, 1)} == {"zeros"}  # no pad
     assert sum(m.stride == (2, 2) for m in convs) == 5
     assert (
         sum(isinstance(m, torch.nn.LeakyReLU) and m.negative_slope == 0.2 for m in net.modules())
@@ -245,6 +247,60 @@ def test_dip_denoising_error_falls():
     assert res["curves"]["loss"][-5:].mean() < 0.25 * res["curves"]["loss"][:3].mean()
     assert res["es_iteration"] is not None and 9 <= res["es_iteration"] < steps
     assert res["images"]["es"].shape == clean.shape
+
+
+def test_1x1_convs_without_the_originals_zero_reflection_pad():
+    # the original puts ReflectionPad2d(0) before 1x1 convs too; without it: the same numbers
+    torch.manual_seed(0)
+    net = tiny_skip(8, 3)
+    original = copy.deepcopy(net)
+    for m in original.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1):
+            m.padding_mode = "reflect"
+    z = torch.rand(1, 8, 24, 24) * 0.1
+    out, ref = net(z), original(z)
+    assert torch.equal(out, ref)
+    out.square().sum().backward()
+    ref.square().sum().backward()
+    for p, q in zip(net.parameters(), original.parameters(), strict=True):
+        assert torch.equal(p.grad, q.grad)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+@pytest.mark.parametrize("reg_noise_std", [0.05, 0.0])
+def test_perturbed_code_in_a_reused_buffer(reg_noise_std, channels_last):
+    L.seed_everything(0, verbose=False)
+    module = DIPModule(
+        tiny_skip(8, 1),
+        camera_crop(16),
+        input_depth=8,
+        reg_noise_std=reg_noise_std,
+        channels_last=channels_last,
+    )
+    torch.manual_seed(1)
+    z = module.perturbed_code()
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert z.is_contiguous(memory_format=fmt)
+    torch.manual_seed(1)  # the draw of the original: N(0, 1) in the code's own layout
+    noise = torch.zeros_like(module.z).normal_()
+    torch.testing.assert_close(z, module.z + reg_noise_std * noise, rtol=0, atol=1e-7)
+    first = z.clone()
+    torch.manual_seed(2)
+    module.perturbed_code()  # the buffer is reused: a later draw does not leak into it
+    torch.manual_seed(1)
+    assert torch.equal(module.perturbed_code(), first)
+
+
+def test_fused_adam_is_an_option_off_by_default():
+    # the fused kernel equals Adam's reference loop only up to rounding, which DIP amplifies
+    # into another trajectory within tens of steps (a tiny image: 0.3 dB apart by step 20), so
+    # the default keeps the reference Adam and its results
+    modules = [
+        DIPModule(tiny_skip(8, 1), camera_crop(16), input_depth=8, **kw)
+        for kw in ({}, {"fused_adam": True})
+    ]
+    assert [bool(m.configure_optimizers().defaults["fused"]) for m in modules] == [False, True]
+    assert compose_dip([]).model.fused_adam is False
 
 
 def test_eswmv_stops_the_trainer():
