@@ -54,6 +54,8 @@ RESULT = ROOT / "experiments" / "results" / "predict_speed.json"
 if (SHARED / "weights").is_dir():  # the released weights, as the tests find them
     os.environ.setdefault("RESTORE_WEIGHTS_DIR", str(SHARED / "weights"))
 
+from torchmetrics.functional.image import peak_signal_noise_ratio  # noqa: E402
+
 from restore.data.batch import Batch  # noqa: E402
 from restore.imaging import quantize, read_image  # noqa: E402
 from restore.inference.loading import build_for_inference  # noqa: E402
@@ -109,8 +111,8 @@ def set12_psnr(precisions: list[str], tile: int, overlap: int, blend: int) -> di
         noisy = task.observe(Batch(target=clean, seed=torch.zeros(1, dtype=torch.long))).input
         for precision in precisions:
             out = restore_tensor(task, noisy, tile, overlap, precision=precision, blend=blend)
-            mse = (quantize(out) - clean).pow(2).mean().item()
-            scores[precision].append(10 * np.log10(1 / mse))
+            psnr = peak_signal_noise_ratio(quantize(out), clean, data_range=1.0)
+            scores[precision].append(float(psnr))
     return {p: round(float(np.mean(s)), 4) for p, s in scores.items()}
 
 
