@@ -129,6 +129,8 @@ def make_report(
         "checkpoints/last.ckpt (data loading, fitting and validation; no testing), from the files' "
         "modification times; where no last.ckpt was kept, first to last line of the job log "
         "(whole job). report.csv names the source per run (train_time_source).",
+        "steps (report.csv): optimizer steps the run made (its last training row in "
+        "csv/metrics.csv); empty for an evaluation.",
         "val_psnr_final, train_min_final (report.csv): the last validation in the run's "
         "csv/metrics.csv, at its training minutes (validation excluded, TrainClock).",
     ]

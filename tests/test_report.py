@@ -97,6 +97,10 @@ def test_table_has_every_run_and_the_failed_ones_with_their_error(sweep, report)
             float(validated[-1]["time/train_min"])
         )
         assert 0 < float(row["train_min_final"]) < float(row["train_time_s"]) / 60
+        trained = [
+            int(r["step"]) for r in rows_of(run_dir / "csv" / "metrics.csv") if r.get("train/loss")
+        ]
+        assert row["steps"] == (str(max(trained) + 1) if trained else "")
         assert Path(row["checkpoint"]).parent == run_dir / "checkpoints"
     for row in failed:
         assert "data.patch_size=4096" in row["label"]
@@ -298,3 +302,24 @@ def test_inference_is_timed_as_the_task_scores_it():
     sr = SRTask(up, nn.L1Loss(), BicubicDownsample(scale=2), scale=2)
     assert time_inference(sr, 3, size=32, runs=1) > 0
     assert seen == [(1, 3, 16, 16)] * 2  # restored from the 1/scale downscale to 32 x 32
+
+
+def test_train_steps_is_the_last_training_row_and_none_for_an_evaluation(tmp_path):
+    run = Run(path=tmp_path / "run", name="run")
+    assert run.train_steps() is None  # no csv/metrics.csv
+    (run.path / "csv").mkdir(parents=True)
+    (run.path / "csv" / "metrics.csv").write_text(
+        "epoch,step,train/loss,val/psnr\n0,9,0.5,\n0,19,0.4,\n0,19,,21.0\n0,25,,22.0\n"
+    )
+    assert run.train_steps() == 20  # step 19 was the last logged training step (0-based)
+    (run.path / "csv" / "metrics.csv").write_text("epoch,step,test/Set12/psnr\n0,0,30.1\n")
+    assert run.train_steps() is None  # an evaluation logs its test at step 0
+
+
+def test_runs_given_by_their_own_folders_are_named_by_them(tmp_path):
+    for name in ("unet_gaussian15", "bm3d_gaussian15"):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "config.yaml").write_text("model: {}\n")
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text(f"- model={name[:4]}\n")
+    runs, _ = collect_runs([tmp_path / "unet_gaussian15", tmp_path / "bm3d_gaussian15"])
+    assert sorted(r.name for r in runs) == ["bm3d_gaussian15", "unet_gaussian15"]

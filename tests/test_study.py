@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import shutil
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -97,3 +99,61 @@ def test_each_finished_job_is_recorded_at_once(tmp_path, monkeypatch):
     assert seen == [0, 2]  # the first job's row (and the header) was written before the second ran
     with open(table) as f:
         assert [r["job"] for r in csv.DictReader(f)] == [j.key for j in jobs]
+
+
+def test_each_job_has_one_report_group():
+    groups = {(j.part, j.name): study.group_of(j.part, j.name) for j in _plan()}
+    assert groups[("denoise", "unet_gaussian15")] == "gaussian15"
+    assert groups[("crops", "dip_salt_pepper")] == "salt_pepper"
+    assert groups[("denoise", "released_gaussian25")] == "gaussian25"
+    assert groups[("sr", "dip_x4_crops")] == groups[("sr", "bicubic_x4")] == "x4"
+    assert groups[("inpaint", "unet_crops")] == "unet"
+    assert {groups[("inpaint", f"dip_{g}_crops")] for g in study.DIP_GENERATORS} == {"dip"}
+    # the denoising parts: one report per noise column
+    assert {g for (p, _), g in groups.items() if p == "denoise"} == set(study.NOISES)
+
+
+@pytest.mark.parametrize("part", study.PARTS)
+def test_the_checked_in_summaries_are_the_checked_in_reports(part, tmp_path, monkeypatch):
+    # summary.md is written from the groups' report.csv alone: a fresh clone rewrites it as is
+    checked_in = study.HERE / part
+    for report in checked_in.glob("*/report.csv"):
+        (tmp_path / report.parent.name).mkdir()
+        shutil.copy(report, tmp_path / report.parent.name / "report.csv")
+    assert study.write_summary(part, tmp_path) == tmp_path / "summary.md"
+    assert (tmp_path / "summary.md").read_text() == (checked_in / "summary.md").read_text()
+
+
+def _row(run: str, psnr: str, **extra: str) -> dict:
+    row = {"run": run, "test_set": "Set12", "psnr": psnr, "ssim": "0.8", "status": "ok"}
+    return {**row, "input_psnr": "24.6", "input_ssim": "0.5", **extra}
+
+
+def test_a_group_rewritten_from_some_runs_keeps_the_others_rows(tmp_path, monkeypatch):
+    # a fresh clone that reruns one job of a column must not drop the column's other rows
+    monkeypatch.setattr(study, "HERE", tmp_path / "study")
+    args = study.parse(["--parts", "denoise", "--noises", "gaussian15"])
+    args.root = tmp_path / "runs"
+    out = tmp_path / "study" / "denoise" / "gaussian15"
+    out.mkdir(parents=True)
+    study._write_rows(
+        [_row("unet_gaussian15", "30.0"), _row("bm3d_gaussian15", "31.0")], out / "report.csv"
+    )
+    (args.root / "b2min" / "denoise" / "unet_gaussian15" / ".hydra").mkdir(parents=True)
+
+    def rerun_report(dirs, output, **kwargs):  # the rerun job's row, as restore.report writes it
+        assert [d.name for d in dirs] == ["unet_gaussian15"]
+        study._write_rows([_row("unet_gaussian15", "30.5", steps="900")], output / "report.csv")
+        (output / "report.md").write_text("# Run comparison\n")
+        return types.SimpleNamespace(runs=dirs)
+
+    monkeypatch.setattr("restore.report.make_report", rerun_report)
+    study.write_reports(args)
+    rows = {r["run"]: r for r in study._read_rows(out / "report.csv")}
+    assert rows["unet_gaussian15"]["psnr"] == "30.5" and rows["unet_gaussian15"]["steps"] == "900"
+    assert rows["bm3d_gaussian15"]["psnr"] == "31.0"
+    assert "Kept from the earlier `report.csv`" in (out / "report.md").read_text()
+    assert "bm3d_gaussian15" in (out / "report.md").read_text()
+    summary = (tmp_path / "study" / "denoise" / "summary.md").read_text()
+    assert "| unet | 30.50 / 0.8000 |" in summary and "| bm3d | 31.00 / 0.8000 |" in summary
+    assert "| unet | - | 900 | - | - |" in summary

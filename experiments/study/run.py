@@ -10,8 +10,11 @@ Each job is one ``restore.train`` or ``restore.eval`` run in its own folder
 ``<root>/b<minutes>min/<part>/<job>``; a job whose folder holds ``test_metrics.csv`` is done and is
 skipped on a rerun, an unfinished one (killed, failed) is started again from scratch. The jobs run
 one at a time: the budget is wall-clock time, so two jobs sharing the cores would each get less.
-After the jobs, each part's report is written to ``experiments/study/<part>/`` and every job's
-command, status and wall time to ``experiments/study/jobs.csv``.
+After the jobs, the report of each group of jobs whose run folders are here (a noise column, the
+SR part, the inpainting U-Net, the DIP generators: ``group_of``) is written to
+``experiments/study/<part>/<group>/``, keeping the rows of the checked-in report whose run folders
+are not here; each part's ``summary.md`` is written from all its groups' ``report.csv``; every
+job's command, status and wall time goes to ``experiments/study/jobs.csv``.
 
 Parts:
 - ``denoise``: gray denoising, whole Set12 and BSD68 images (the published protocol): the trained
@@ -262,22 +265,86 @@ def write_jobs_csv(records: list[dict], path: Path) -> None:
         writer.writerows(old.values())
 
 
+def group_of(part: str, name: str) -> str:
+    """The report a job belongs to: a noise column of the denoising parts, the SR part as one, the
+    trained inpainting U-Net apart from the DIP generators. Each report is written by the run that
+    makes its jobs, so a report never has to be rebuilt from run folders another machine holds."""
+    if part in ("denoise", "crops"):
+        return method_and_column(name, list(NOISES))[1]
+    if part == "inpaint":
+        return "unet" if name.startswith("unet") else "dip"
+    return "x4"
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _write_rows(rows: list[dict], path: Path) -> None:
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=names)
+        writer.writeheader()
+        writer.writerows({k: r.get(k, "") for k in names} for r in rows)
+
+
+def add_study_columns(part: str, path: Path, folder: Path, kept: list[dict]) -> None:
+    """Complete a group's ``report.csv`` with what the summary needs, so that the summary is
+    written from checked-in files alone: ``fit_s_per_mp`` for a method that fits each image (DIP),
+    and for a scored checkpoint (``crops``) the ``steps`` and ``val_psnr_final`` of the training
+    run that made it. ``kept`` rows (an earlier report's runs whose folders are not here) are
+    appended as they were."""
+    rows = _read_rows(path)
+    for r in rows:
+        run = folder / r["run"]
+        if r.get("status") == "ok" and not r.get("inference_s_per_mp"):
+            fit = fitting_seconds_per_mp(part, run)
+            r["fit_s_per_mp"] = f"{fit:.2f}" if fit is not None else ""
+        trained = Run(path=folder.parent / "denoise" / r["run"], name=r["run"])
+        if part == "crops" and not r.get("steps") and trained.path.is_dir():
+            steps, curve = trained.train_steps(), trained.val_curve()
+            r["steps"] = str(steps) if steps is not None else ""
+            r["val_psnr_final"] = f"{curve[-1][1]}" if curve else ""
+    _write_rows(rows + kept, path)
+
+
 def write_reports(args: argparse.Namespace) -> None:
+    """Each group (see ``group_of``) whose run folders are here gets its report rewritten in
+    ``experiments/study/<part>/<group>/``; then each part's ``summary.md`` is written from every
+    group's ``report.csv``, checked in or new."""
     os.environ.update(environment())
     from restore.report import make_report
 
     for part in args.parts:
         folder = args.root / f"b{args.minutes:g}min" / part
-        if not folder.is_dir() or not any((p / ".hydra").is_dir() for p in folder.iterdir()):
-            continue
+        found = sorted(p for p in folder.glob("*") if (p / ".hydra").is_dir())
+        groups: dict[str, list[Path]] = {}
+        for run in found:
+            groups.setdefault(group_of(part, run.name), []).append(run)
         crop = {"crops": args.crop, "sr": args.sr_crop, "inpaint": args.inpaint_crop}.get(part, 128)
-        # the grid re-runs every method on a crop box of one whole test image: DIP would fit a
-        # whole Set5/DIP image there (an hour on the CPU), so the SR and inpainting parts have none
-        report = make_report([folder], HERE / part, crop=crop, grid=part in ("denoise", "crops"))
-        summary = write_summary(part, folder, HERE / part)
-        print(
-            f"{part}: {len(report.runs)} runs -> {HERE / part / 'report.md'}, {summary}", flush=True
-        )
+        for group, dirs in groups.items():
+            out = HERE / part / group
+            here = {d.name for d in dirs}
+            kept = [r for r in _read_rows(out / "report.csv") if r["run"] not in here]
+            # the grid re-runs every method on a crop box of one whole test image: DIP would fit a
+            # whole Set5/DIP image there (an hour on the CPU), so SR and inpainting have none
+            report = make_report(dirs, out, crop=crop, grid=part in ("denoise", "crops"))
+            add_study_columns(part, out / "report.csv", folder, kept)
+            if kept:
+                names = ", ".join(sorted({r["run"] for r in kept}))
+                with open(out / "report.md", "a") as f:
+                    f.write(
+                        f"\nKept from the earlier `report.csv` (their run folders are not on the "
+                        f"machine that wrote this report; the table, plots and grid above do not "
+                        f"show them): {names}.\n"
+                    )
+            print(f"{part}/{group}: {len(report.runs)} runs -> {out / 'report.md'}", flush=True)
+        summary = write_summary(part, HERE / part)
+        if summary is not None:
+            print(f"{part}: {summary}", flush=True)
 
 
 def _float(value: str) -> float | None:
@@ -287,29 +354,16 @@ def _float(value: str) -> float | None:
         return None
 
 
-def last_step(path: Path) -> int | None:
-    """The optimizer steps a training run made (the last ``step`` of its CSV log)."""
-    log = path / "csv" / "metrics.csv"
-    if not log.is_file():
-        return None
-    with open(log, newline="") as f:  # the training rows (an evaluation logs its test at 0)
-        steps = [_float(r.get("step")) for r in csv.DictReader(f) if r.get("train/loss")]
-    steps = [s for s in steps if s is not None]
-    return int(max(steps)) + 1 if steps else None
-
-
 def fitting_seconds_per_mp(part: str, path: Path) -> float | None:
     """Wall seconds of an evaluation job (``jobs.csv``) per megapixel it restored: the cost of a
     method that fits every image anew, whose forward pass ``restore.report`` cannot time."""
     jobs, per_image = HERE / "jobs.csv", path / "test_per_image.csv"
     if not jobs.is_file() or not per_image.is_file():
         return None
-    with open(jobs, newline="") as f:
-        seconds = {r["job"]: _float(r["seconds"]) for r in csv.DictReader(f)}
+    seconds = {r["job"]: _float(r["seconds"]) for r in _read_rows(jobs)}
     config = path / ".hydra" / "config.yaml"
     crop = OmegaConf.select(OmegaConf.load(config), "data.test_crop") if config.is_file() else None
-    with open(per_image, newline="") as f:
-        images = sum(1 for _ in csv.DictReader(f))
+    images = len(_read_rows(per_image))
     job = seconds.get(f"{part}/{path.name}")
     if not job or not crop or not images:
         return None
@@ -325,7 +379,7 @@ def method_and_column(run: str, columns: list[str]) -> tuple[str, str]:
     return run, columns[0]
 
 
-def summary_tables(part: str, rows: list[dict], columns: list[str], folder: Path) -> str:
+def summary_tables(part: str, rows: list[dict], columns: list[str]) -> str:
     """Methods x (column, test set) PSNR / SSIM, the noisy input as the first row; then what each
     method cost: parameters, steps in the budget, last validation PSNR, inference s/MP."""
     sets = list(dict.fromkeys(r["test_set"] for r in rows if r["test_set"]))
@@ -344,20 +398,14 @@ def summary_tables(part: str, rows: list[dict], columns: list[str], folder: Path
         if inp is not None and inp_ssim is not None:
             inputs.setdefault((column, r["test_set"]), f"{inp:.2f} / {inp_ssim:.4f}")
         if column == columns[0] or method not in cost:
-            # an evaluation of a checkpoint (crops) reports its training run's steps
-            trained = folder.parent / "denoise" / r["run"]
-            steps = last_step(folder / r["run"]) or last_step(trained)
+            steps = _float(r.get("steps"))
+            # a method that fits each image (DIP): its job's wall time per megapixel
             spm = _float(r.get("inference_s_per_mp"))
-            if spm is None:  # a method that fits each image (DIP): its job's time per MP
-                spm = fitting_seconds_per_mp(part, folder / r["run"])
-            val = _float(r.get("val_psnr_final"))
-            if val is None:  # restore.report's reader of the training run's validation curve
-                curve = Run(path=trained, name=trained.name).val_curve()
-                val = curve[-1][1] if curve else None
-            params = _float(r.get("params"))
+            spm = spm if spm is not None else _float(r.get("fit_s_per_mp"))
+            val, params = _float(r.get("val_psnr_final")), _float(r.get("params"))
             cost[method] = {
                 "params": f"{params / 1e6:.3f} M" if params is not None else "-",
-                "steps": str(steps) if steps is not None else "-",
+                "steps": f"{steps:.0f}" if steps is not None else "-",
                 "val": f"{val:.2f}" if val is not None else "-",
                 "s/MP": f"{spm:.2f}" if spm is not None else "-",
             }
@@ -391,15 +439,20 @@ def summary_tables(part: str, rows: list[dict], columns: list[str], folder: Path
     return "\n".join(out) + "\n"
 
 
-def write_summary(part: str, folder: Path, out: Path) -> Path | None:
-    report = out / "report.csv"
-    if not report.is_file():
+def write_summary(part: str, out: Path) -> Path | None:
+    """``summary.md`` of a part from the ``report.csv`` of each of its groups. A run found in two
+    groups' reports is taken from its own group (an older report may still hold it)."""
+    rows: dict[tuple[str, str], dict] = {}
+    for report in sorted(out.glob("*/report.csv")):
+        for r in _read_rows(report):
+            key = (r["run"], r.get("test_set", ""))
+            if group_of(part, r["run"]) == report.parent.name or key not in rows:
+                rows[key] = r
+    if not rows:
         return None
-    with open(report, newline="") as f:
-        rows = list(csv.DictReader(f))
     columns = {"sr": ["x4", "x4_crops"], "inpaint": ["whole", "crops"]}.get(part, list(NOISES))
     path = out / "summary.md"
-    path.write_text(summary_tables(part, rows, columns, folder))
+    path.write_text(summary_tables(part, list(rows.values()), columns))
     return path
 
 

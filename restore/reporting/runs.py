@@ -33,6 +33,7 @@ TRACEBACK_TAIL = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt)): .+"
 # conf/logger/csv.yaml: save_dir the run folder, name ``csv``, no version folder
 METRICS_CSV = Path("csv") / "metrics.csv"
 VAL_PSNR, TRAIN_MIN = "val/psnr", "time/train_min"  # TrainClock logs the latter next to the former
+TRAIN_LOSS = "train/loss"
 
 
 @dataclass
@@ -80,6 +81,16 @@ class Run:
             for _, row in sorted(by_step.items())
             if TRAIN_MIN in row and VAL_PSNR in row
         ]
+
+    def train_steps(self) -> int | None:
+        """Optimizer steps the run made: the last step of a training row (``train/loss``) in
+        ``csv/metrics.csv``, plus one. None for a run that did not train (an evaluation)."""
+        steps = [
+            row["step"]
+            for row in _read_csv(self.path / METRICS_CSV)
+            if finite(row.get("step")) and finite(row.get(TRAIN_LOSS))
+        ]
+        return int(max(steps)) + 1 if steps else None
 
     # -- what the run was -----------------------------------------------------------------
     def value(self, key: str) -> Any:
@@ -293,7 +304,8 @@ def collect_runs(dirs: list[Path]) -> tuple[list[Run], list[Path]]:
                 continue
             seen.add(run_dir.resolve())
             rel = run_dir.relative_to(top) if run_dir != top else Path(top.name)
-            name = str(rel) if len(dirs) == 1 else str(Path(top.name) / rel)
+            # a run given by its own folder is named by it, also next to other folders
+            name = str(rel) if len(dirs) == 1 or run_dir == top else str(Path(top.name) / rel)
             here.append(read_run(run_dir, name))
         if is_sweep(top):
             sweeps.append(top)
