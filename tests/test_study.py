@@ -157,3 +157,11 @@ def test_a_group_rewritten_from_some_runs_keeps_the_others_rows(tmp_path, monkey
     summary = (tmp_path / "study" / "denoise" / "summary.md").read_text()
     assert "| unet | 30.50 / 0.8000 |" in summary and "| bm3d | 31.00 / 0.8000 |" in summary
     assert "| unet | - | 900 | - | - |" in summary
+
+
+def test_only_runs_the_jobs_it_names():
+    jobs = _plan("--parts", "inpaint", "--only", "inpaint/dip_*,inpaint/unet")
+    assert [j.key for j in jobs] == ["inpaint/unet"] + [
+        f"inpaint/dip_{g}_crops" for g in study.DIP_GENERATORS
+    ]
+    assert _plan("--only", "crops/nothing_*") == []

@@ -5,6 +5,7 @@ trained models at one training-time budget, reported by ``restore.report``.
     python experiments/study/run.py --parts denoise --noises gaussian25
     python experiments/study/run.py --dry-run        # the commands, and which are done
     python experiments/study/run.py --report-only    # rewrite the reports from what has run
+    python experiments/study/run.py --parts inpaint --only 'inpaint/dip_*'   # some jobs only
 
 Each job is one ``restore.train`` or ``restore.eval`` run in its own folder
 ``<root>/b<minutes>min/<part>/<job>``; a job whose folder holds ``test_metrics.csv`` is done and is
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import os
 import shlex
 import shutil
@@ -177,6 +179,8 @@ def plan(args: argparse.Namespace) -> list[Job]:
             ov = ["model=dip", f"model/generator={g}", "task=inpaint", "data=dip_inpainting"]
             ov += [*ip_crop, f"model.max_steps={args.dip_inpaint_steps}"]
             jobs.append(Job("inpaint", f"dip_{g}_crops", "restore.eval", ov))
+    if args.only:  # e.g. inpaint/dip_*: some jobs of a part, or one cell run again
+        jobs = [j for j in jobs if any(fnmatch.fnmatchcase(j.key, pat) for pat in args.only)]
     return jobs
 
 
@@ -476,6 +480,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--inpaint-crop", type=int, default=128, help="side of the inpainting crops")
     p.add_argument("--dip-inpaint-steps", type=int, default=2000, help="DIP inpainting iterations")
     p.add_argument("--root", type=Path, default=ROOT / "outputs" / "study", help="run folders")
+    p.add_argument(
+        "--only",
+        default="",
+        help="comma-separated patterns of the jobs to run, e.g. 'inpaint/dip_*' (default: all)",
+    )
     p.add_argument("--dry-run", action="store_true", help="list the jobs, run nothing")
     p.add_argument("--report-only", action="store_true", help="only rewrite the reports")
     args = p.parse_args(argv)
@@ -485,6 +494,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         if bad:
             p.error(f"--{key}: unknown {', '.join(bad)}; choose from {', '.join(known)}")
         setattr(args, key, values)
+    args.only = [v for v in args.only.split(",") if v]
     return args
 
 
