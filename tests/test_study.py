@@ -165,3 +165,17 @@ def test_only_runs_the_jobs_it_names():
         f"inpaint/dip_{g}_crops" for g in study.DIP_GENERATORS
     ]
     assert _plan("--only", "crops/nothing_*") == []
+
+
+def test_the_summary_shows_each_columns_steps_when_machines_differ():
+    rows = [
+        _row("unet_gaussian25", "29.5", steps="836", val_psnr_final="28.1"),
+        _row("unet_gaussian15", "31.6", steps="454", val_psnr_final="30.35"),
+        _row("bm3d_gaussian15", "32.4"),
+    ]
+    text = study.summary_tables("denoise", rows, list(study.NOISES))
+    assert "| method | gaussian25 Set12 | gaussian15 Set12 |" in text
+    assert "| bm3d | not run | 32.40 / 0.8000 |" in text
+    assert "| unet | 836 / 28.10 | 454 / 30.35 |" in text  # steps / last val PSNR per column
+    steps_table = text.split("per column.")[1]
+    assert "| unet |" in steps_table and "| bm3d |" not in steps_table  # trained methods only

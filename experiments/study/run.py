@@ -390,6 +390,7 @@ def summary_tables(part: str, rows: list[dict], columns: list[str]) -> str:
     cells: dict[tuple[str, str, str], str] = {}
     inputs: dict[tuple[str, str], str] = {}
     cost: dict[str, dict[str, str]] = {}
+    per_column: dict[tuple[str, str], str] = {}  # a trained run's steps / last val PSNR
     for r in rows:
         method, column = method_and_column(r["run"], columns)
         if r["status"] != "ok":
@@ -401,6 +402,10 @@ def summary_tables(part: str, rows: list[dict], columns: list[str]) -> str:
         inp, inp_ssim = _float(r["input_psnr"]), _float(r["input_ssim"])
         if inp is not None and inp_ssim is not None:
             inputs.setdefault((column, r["test_set"]), f"{inp:.2f} / {inp_ssim:.4f}")
+        steps_here, val_here = _float(r.get("steps")), _float(r.get("val_psnr_final"))
+        if steps_here is not None:
+            shown = f"{val_here:.2f}" if val_here is not None else "-"
+            per_column[(method, column)] = f"{steps_here:.0f} / {shown}"
         if column == columns[0] or method not in cost:
             steps = _float(r.get("steps"))
             # a method that fits each image (DIP): its job's wall time per megapixel
@@ -440,6 +445,21 @@ def summary_tables(part: str, rows: list[dict], columns: list[str]) -> str:
             cost.items(), key=lambda mc: methods.index(mc[0]) if mc[0] in methods else 99
         )
     ]
+    steps_columns = [c for c in used if any(k[1] == c for k in per_column)]
+    if len(steps_columns) > 1:  # the budget is wall-clock: a slower machine makes fewer steps
+        out += [
+            "",
+            "Optimizer steps made in the budget / last validation PSNR, per column. The budget is "
+            "wall-clock minutes, so a column run on a slower machine made fewer steps.",
+            "",
+            "| method | " + " | ".join(steps_columns) + " |",
+            "|" + "---|" * (len(steps_columns) + 1),
+        ]
+        trained = [m for m in methods if any((m, c) in per_column for c in steps_columns)]
+        out += [
+            f"| {m} | " + " | ".join(per_column.get((m, c), "-") for c in steps_columns) + " |"
+            for m in trained
+        ]
     return "\n".join(out) + "\n"
 
 
