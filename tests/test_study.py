@@ -149,7 +149,7 @@ def test_a_group_rewritten_from_some_runs_keeps_the_others_rows(tmp_path, monkey
 
     monkeypatch.setattr("restore.report.make_report", rerun_report)
     study.write_reports(args)
-    rows = {r["run"]: r for r in study._read_rows(out / "report.csv")}
+    rows = {r["run"]: r for r in study.read_csv(out / "report.csv", numbers=False)}
     assert rows["unet_gaussian15"]["psnr"] == "30.5" and rows["unet_gaussian15"]["steps"] == "900"
     assert rows["bm3d_gaussian15"]["psnr"] == "31.0"
     assert "Kept from the earlier `report.csv`" in (out / "report.md").read_text()

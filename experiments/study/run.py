@@ -44,7 +44,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from restore.reporting.runs import Run
+from restore.reporting.runs import Run, read_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "experiments" / "study"
@@ -255,10 +255,7 @@ def run_jobs(args: argparse.Namespace, jobs: list[Job], table: Path | None = Non
 
 def write_jobs_csv(records: list[dict], path: Path) -> None:
     """Merge this invocation's records into the study's job table (a rerun keeps earlier times)."""
-    old = {}
-    if path.is_file():
-        with open(path, newline="") as f:
-            old = {r["job"]: r for r in csv.DictReader(f)}
+    old = {r["job"]: r for r in read_csv(path, numbers=False)}
     for r in records:
         if r["status"] == "done" and r["job"] in old:
             continue  # keep the time it took when it ran
@@ -280,13 +277,6 @@ def group_of(part: str, name: str) -> str:
     return "x4"
 
 
-def _read_rows(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _write_rows(rows: list[dict], path: Path) -> None:
     names = list(dict.fromkeys(k for r in rows for k in r))
     with open(path, "w", newline="") as f:
@@ -301,15 +291,16 @@ def add_study_columns(part: str, path: Path, folder: Path, kept: list[dict]) -> 
     and for a scored checkpoint (``crops``) the ``steps`` and ``val_psnr_final`` of the training
     run that made it. ``kept`` rows (an earlier report's runs whose folders are not here) are
     appended as they were."""
-    rows = _read_rows(path)
+    rows = read_csv(path, numbers=False)
     for r in rows:
         run = folder / r["run"]
         if r.get("status") == "ok" and not r.get("inference_s_per_mp"):
             fit = fitting_seconds_per_mp(part, run)
             r["fit_s_per_mp"] = f"{fit:.2f}" if fit is not None else ""
-        trained = Run(path=folder.parent / "denoise" / r["run"], name=r["run"])
-        if part == "crops" and not r.get("steps") and trained.path.is_dir():
-            steps, curve = trained.train_steps(), trained.val_curve()
+        trained = folder.parent / "denoise" / r["run"]  # the run that made a crops checkpoint
+        if part == "crops" and not r.get("steps") and trained.is_dir():
+            training = Run(path=trained, name=r["run"])
+            steps, curve = training.train_steps(), training.val_curve()
             r["steps"] = str(steps) if steps is not None else ""
             r["val_psnr_final"] = f"{curve[-1][1]}" if curve else ""
     _write_rows(rows + kept, path)
@@ -332,7 +323,7 @@ def write_reports(args: argparse.Namespace) -> None:
         for group, dirs in groups.items():
             out = HERE / part / group
             here = {d.name for d in dirs}
-            kept = [r for r in _read_rows(out / "report.csv") if r["run"] not in here]
+            kept = [r for r in read_csv(out / "report.csv", numbers=False) if r["run"] not in here]
             # the grid re-runs every method on a crop box of one whole test image: DIP would fit a
             # whole Set5/DIP image there (an hour on the CPU), so SR and inpainting have none
             report = make_report(dirs, out, crop=crop, grid=part in ("denoise", "crops"))
@@ -364,10 +355,10 @@ def fitting_seconds_per_mp(part: str, path: Path) -> float | None:
     jobs, per_image = HERE / "jobs.csv", path / "test_per_image.csv"
     if not jobs.is_file() or not per_image.is_file():
         return None
-    seconds = {r["job"]: _float(r["seconds"]) for r in _read_rows(jobs)}
+    seconds = {r["job"]: _float(r["seconds"]) for r in read_csv(jobs, numbers=False)}
     config = path / ".hydra" / "config.yaml"
     crop = OmegaConf.select(OmegaConf.load(config), "data.test_crop") if config.is_file() else None
-    images = len(_read_rows(per_image))
+    images = len(read_csv(per_image, numbers=False))
     job = seconds.get(f"{part}/{path.name}")
     if not job or not crop or not images:
         return None
@@ -402,16 +393,15 @@ def summary_tables(part: str, rows: list[dict], columns: list[str]) -> str:
         inp, inp_ssim = _float(r["input_psnr"]), _float(r["input_ssim"])
         if inp is not None and inp_ssim is not None:
             inputs.setdefault((column, r["test_set"]), f"{inp:.2f} / {inp_ssim:.4f}")
-        steps_here, val_here = _float(r.get("steps")), _float(r.get("val_psnr_final"))
-        if steps_here is not None:
-            shown = f"{val_here:.2f}" if val_here is not None else "-"
-            per_column[(method, column)] = f"{steps_here:.0f} / {shown}"
+        steps, val = _float(r.get("steps")), _float(r.get("val_psnr_final"))
+        if steps is not None:
+            shown = f"{val:.2f}" if val is not None else "-"
+            per_column[(method, column)] = f"{steps:.0f} / {shown}"
         if column == columns[0] or method not in cost:
-            steps = _float(r.get("steps"))
             # a method that fits each image (DIP): its job's wall time per megapixel
             spm = _float(r.get("inference_s_per_mp"))
             spm = spm if spm is not None else _float(r.get("fit_s_per_mp"))
-            val, params = _float(r.get("val_psnr_final")), _float(r.get("params"))
+            params = _float(r.get("params"))
             cost[method] = {
                 "params": f"{params / 1e6:.3f} M" if params is not None else "-",
                 "steps": f"{steps:.0f}" if steps is not None else "-",
@@ -468,7 +458,7 @@ def write_summary(part: str, out: Path) -> Path | None:
     groups' reports is taken from its own group (an older report may still hold it)."""
     rows: dict[tuple[str, str], dict] = {}
     for report in sorted(out.glob("*/report.csv")):
-        for r in _read_rows(report):
+        for r in read_csv(report, numbers=False):
             key = (r["run"], r.get("test_set", ""))
             if group_of(part, r["run"]) == report.parent.name or key not in rows:
                 rows[key] = r

@@ -70,7 +70,7 @@ class Run:
         resumed run logged a step again, its later values win. Empty where no file or no point.
         """
         by_step: dict[float, dict[str, Any]] = {}
-        for row in _read_csv(self.path / METRICS_CSV):
+        for row in read_csv(self.path / METRICS_CSV):
             step = row.get("step")
             if not finite(step):
                 continue
@@ -87,7 +87,7 @@ class Run:
         ``csv/metrics.csv``, plus one. None for a run that did not train (an evaluation)."""
         steps = [
             row["step"]
-            for row in _read_csv(self.path / METRICS_CSV)
+            for row in read_csv(self.path / METRICS_CSV)
             if finite(row.get("step")) and finite(row.get(TRAIN_LOSS))
         ]
         return int(max(steps)) + 1 if steps else None
@@ -139,11 +139,15 @@ def _natural_key(path: Path) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
-def _read_csv(path: Path) -> list[dict[str, Any]]:
+def read_csv(path: Path, numbers: bool = True) -> list[dict[str, Any]]:
+    """The rows of a CSV file (none when it is absent), cells that parse as numbers as floats;
+    ``numbers=False`` keeps every cell as the string it was written as."""
     if not path.is_file():
         return []
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
+    if not numbers:
+        return rows
     for row in rows:
         for key, value in row.items():
             with contextlib.suppress(TypeError, ValueError):
@@ -229,8 +233,8 @@ def read_run(run_dir: Path, name: str) -> Run:
         num = OmegaConf.select(hydra_cfg, "hydra.job.num", default=None)
         run.job = int(num) if isinstance(num, int) else None
     times, error = read_log(run_dir)
-    run.metrics = _read_csv(run_dir / "test_metrics.csv")
-    run.per_image = _read_csv(run_dir / "test_per_image.csv")
+    run.metrics = read_csv(run_dir / "test_metrics.csv")
+    run.per_image = read_csv(run_dir / "test_per_image.csv")
     if not run.metrics:
         # restore.callbacks.faults: "TrainingDiverged: ..." in a sweep's job log, the message
         # itself in a single run's
