@@ -140,6 +140,8 @@ def test_a_group_rewritten_from_some_runs_keeps_the_others_rows(tmp_path, monkey
         [_row("unet_gaussian15", "30.0"), _row("bm3d_gaussian15", "31.0")], out / "report.csv"
     )
     (args.root / "b2min" / "denoise" / "unet_gaussian15" / ".hydra").mkdir(parents=True)
+    # a run folder of another column: this run did not choose it, so its report is left alone
+    (args.root / "b2min" / "denoise" / "unet_gaussian50" / ".hydra").mkdir(parents=True)
 
     def rerun_report(dirs, output, **kwargs):  # the rerun job's row, as restore.report writes it
         assert [d.name for d in dirs] == ["unet_gaussian15"]
@@ -157,6 +159,7 @@ def test_a_group_rewritten_from_some_runs_keeps_the_others_rows(tmp_path, monkey
     summary = (tmp_path / "study" / "denoise" / "summary.md").read_text()
     assert "| unet | 30.50 / 0.8000 |" in summary and "| bm3d | 31.00 / 0.8000 |" in summary
     assert "| unet | - | 900 | - | - |" in summary
+    assert not (tmp_path / "study" / "denoise" / "gaussian50").exists()
 
 
 def test_only_runs_the_jobs_it_names():

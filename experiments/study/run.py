@@ -307,18 +307,21 @@ def add_study_columns(part: str, path: Path, folder: Path, kept: list[dict]) -> 
 
 
 def write_reports(args: argparse.Namespace) -> None:
-    """Each group (see ``group_of``) whose run folders are here gets its report rewritten in
-    ``experiments/study/<part>/<group>/``; then each part's ``summary.md`` is written from every
-    group's ``report.csv``, checked in or new."""
+    """Each group (see ``group_of``) of the chosen jobs whose run folders are here gets its report
+    rewritten in ``experiments/study/<part>/<group>/``; then each part's ``summary.md`` is written
+    from every group's ``report.csv``, checked in or new. A run that chose one column leaves the
+    other columns' reports as they are (rewriting them would only re-time their inference)."""
     os.environ.update(environment())
     from restore.report import make_report
 
+    chosen = {(j.part, group_of(j.part, j.name)) for j in plan(args)}
     for part in args.parts:
         folder = args.root / f"b{args.minutes:g}min" / part
         found = sorted(p for p in folder.glob("*") if (p / ".hydra").is_dir())
         groups: dict[str, list[Path]] = {}
         for run in found:
-            groups.setdefault(group_of(part, run.name), []).append(run)
+            if (part, group := group_of(part, run.name)) in chosen:
+                groups.setdefault(group, []).append(run)
         crop = {"crops": args.crop, "sr": args.sr_crop, "inpaint": args.inpaint_crop}.get(part, 128)
         for group, dirs in groups.items():
             out = HERE / part / group
