@@ -12,13 +12,13 @@ from restore.utils.config import CONFIG_DIR
 from .conftest import compose_config
 from .test_train import run_cli
 
-# bicubic and bm3d have no parameters (evaluation baselines); dip fits each image at test time (it
-# is scored by restore.eval, and restore.train refuses it); edsr is edsr_baseline's class at 43M
-# params
+# bicubic, bm3d and median have no parameters (evaluation baselines); dip fits each image at test
+# time (it is scored by restore.eval, and restore.train refuses it); edsr is edsr_baseline's class
+# at 43M params
 MODELS = sorted(
     p.stem
     for p in (CONFIG_DIR / "model").glob("*.yaml")
-    if p.stem not in ("bicubic", "bm3d", "dip", "edsr")
+    if p.stem not in ("bicubic", "bm3d", "dip", "edsr", "median")
 )
 
 

@@ -34,6 +34,11 @@ def test_the_plan_has_every_method_of_every_part():
             assert f"denoise/{model}_{noise}" in names and f"crops/{model}_{noise}" in names
         assert {f"denoise/bm3d_{noise}", f"crops/bm3d_{noise}", f"crops/dip_{noise}"} <= names
     assert {"denoise/released_gaussian25", "sr/dip_x4_crops", "inpaint/dip_segnet_crops"} <= names
+    # the median filter is the reference for impulse noise only
+    assert {j for j in names if "median" in j} == {
+        "denoise/median_salt_pepper",
+        "crops/median_salt_pepper",
+    }
     # sigma 25 runs first: a partial study has one whole column
     assert jobs[0].key == "denoise/dncnn_gaussian25"
     # checkpoints are scored after the run that trains them

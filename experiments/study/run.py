@@ -107,6 +107,9 @@ def plan(args: argparse.Namespace) -> list[Job]:
                 jobs.append(Job("denoise", f"{m}_{noise}", "restore.train", ov))
             ov = ["model=bm3d", "data=denoise_gray", *nz]
             jobs.append(Job("denoise", f"bm3d_{noise}", "restore.eval", ov))
+            if noise == "salt_pepper":  # the classical row for impulse noise, as BM3D for Gaussian
+                ov = ["model=median", "data=denoise_gray", *nz]
+                jobs.append(Job("denoise", f"median_{noise}", "restore.eval", ov))
             if noise == "gaussian25":
                 jobs.append(
                     Job(
@@ -128,6 +131,9 @@ def plan(args: argparse.Namespace) -> list[Job]:
                     )
                 )
             jobs.append(Job("crops", f"bm3d_{noise}", "restore.eval", ["model=bm3d", *crop, *nz]))
+            if noise == "salt_pepper":
+                ov = ["model=median", *crop, *nz]
+                jobs.append(Job("crops", f"median_{noise}", "restore.eval", ov))
             if noise == "gaussian25":
                 jobs.append(
                     Job(
