@@ -255,7 +255,9 @@ class DIPUNet(_PadCrop):
 
     Widths ``width * 2**i`` for ``i = 0..depth`` (16, 32, 64, 128, 256 by default), 2x2 max-pool
     down-sampling, up-sampling by a 4x4 stride-2 transposed conv ("deconv") or interpolation + 3x3
-    conv, concatenated skips, BatchNorm in the encoder only (as the original), sigmoid output.
+    conv, concatenated skips, normalisation in the encoder only (as the original), sigmoid output.
+    The original's norm is InstanceNorm2d; BatchNorm here, which on DIP's batch of one in training
+    mode normalises each channel over the image in the same way, plus an affine.
     """
 
     def __init__(
