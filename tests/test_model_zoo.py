@@ -12,14 +12,23 @@ from restore.utils.config import CONFIG_DIR
 from .conftest import compose_config
 from .test_train import run_cli
 
-# bicubic, bm3d and median have no parameters (evaluation baselines); dip fits each image at test
-# time (it is scored by restore.eval, and restore.train refuses it); edsr is edsr_baseline's class
-# at 43M params
+# bicubic, bm3d and median have no parameters (evaluation baselines, checked below); dip fits each
+# image at test time (it is scored by restore.eval, and restore.train refuses it); edsr is
+# edsr_baseline's class at 43M params
+PARAMETER_FREE = ("bicubic", "bm3d", "median")
 MODELS = sorted(
     p.stem
     for p in (CONFIG_DIR / "model").glob("*.yaml")
-    if p.stem not in ("bicubic", "bm3d", "dip", "edsr", "median")
+    if p.stem not in (*PARAMETER_FREE, "dip", "edsr")
 )
+
+
+@pytest.mark.parametrize("model", PARAMETER_FREE)
+def test_the_models_left_out_of_training_have_no_parameters(model, tmp_path):
+    task = "task=sr" if model == "bicubic" else "task=denoise"  # bicubic upscales: SR only
+    cfg = compose_config("eval", [f"model={model}", task], tmp_path)
+    net = hydra.utils.instantiate(cfg.model)
+    assert sum(p.numel() for p in net.parameters()) == 0
 
 
 def test_every_model_trains_from_the_command_line(tmp_path):

@@ -19,7 +19,8 @@ job's command, status and wall time goes to ``experiments/study/jobs.csv``.
 
 Parts:
 - ``denoise``: gray denoising, whole Set12 and BSD68 images (the published protocol): the trained
-  models (``experiment=study_denoise``), BM3D, the released DnCNN-S weights (sigma 25 only).
+  models (``experiment=study_denoise``), BM3D, the reference rows of ``REFERENCES`` (the median
+  filter for salt-and-pepper, the released DnCNN-S weights for sigma 25).
 - ``crops``: the same methods and checkpoints on the centred ``--crop`` crops of Set12, with Deep
   Image Prior, which fits a network to each image and is too slow on the CPU for whole images.
 - ``sr``: x4 super-resolution on Set5/Set14 (Y channel, border crop): bicubic, EDSR-baseline at the
@@ -70,6 +71,13 @@ MODELS: dict[str, str] = {
     "ffdnet": "ffdnet",
 }
 DIP_GENERATORS = ("skip", "unet", "resnet", "segnet")
+# the untrained reference rows of a noise column beside BM3D, which is in every column: the median
+# filter for impulse noise (as BM3D for Gaussian), the released DnCNN-S weights where there are
+# any (their experiment sets its own noise). A new reference row is one entry here.
+REFERENCES: dict[str, dict[str, list[str]]] = {
+    "salt_pepper": {"median": ["model=median", *NOISES["salt_pepper"]]},
+    "gaussian25": {"released": ["experiment=dncnn_kair_s25"]},
+}
 PARTS = ("denoise", "crops", "sr", "inpaint")
 
 
@@ -96,31 +104,20 @@ def plan(args: argparse.Namespace) -> list[Job]:
     """Every job of the chosen parts, in the order they run (sigma 25 first, then the others)."""
     budget = [f"callbacks.time_budget.minutes={args.minutes:g}"]
     dip = ["model=dip", f"model.max_steps={args.dip_steps}", f"model.patience={args.dip_patience}"]
-    crop = ["data=denoise_gray", f"data.test_crop={args.crop}", "~data.test_sets.BSD68"]
+    whole = ["data=denoise_gray"]
+    crop = [*whole, f"data.test_crop={args.crop}", "~data.test_sets.BSD68"]
     jobs: list[Job] = []
     for noise in args.noises:
         nz = NOISES[noise]
-        trained = [m for m in args.models]
+        references = {"bm3d": ["model=bm3d", *nz], **REFERENCES.get(noise, {})}
         if "denoise" in args.parts:
-            for m in trained:
+            for m in args.models:
                 ov = ["experiment=study_denoise", f"model={MODELS[m]}", *nz, *budget]
                 jobs.append(Job("denoise", f"{m}_{noise}", "restore.train", ov))
-            ov = ["model=bm3d", "data=denoise_gray", *nz]
-            jobs.append(Job("denoise", f"bm3d_{noise}", "restore.eval", ov))
-            if noise == "salt_pepper":  # the classical row for impulse noise, as BM3D for Gaussian
-                ov = ["model=median", "data=denoise_gray", *nz]
-                jobs.append(Job("denoise", f"median_{noise}", "restore.eval", ov))
-            if noise == "gaussian25":
-                jobs.append(
-                    Job(
-                        "denoise",
-                        "released_gaussian25",
-                        "restore.eval",
-                        ["experiment=dncnn_kair_s25"],
-                    )
-                )
+            for ref, ov in references.items():
+                jobs.append(Job("denoise", f"{ref}_{noise}", "restore.eval", [*ov, *whole]))
         if "crops" in args.parts:
-            for m in trained:
+            for m in args.models:
                 jobs.append(
                     Job(
                         "crops",
@@ -130,19 +127,8 @@ def plan(args: argparse.Namespace) -> list[Job]:
                         needs=[f"denoise/{m}_{noise}"],
                     )
                 )
-            jobs.append(Job("crops", f"bm3d_{noise}", "restore.eval", ["model=bm3d", *crop, *nz]))
-            if noise == "salt_pepper":
-                ov = ["model=median", *crop, *nz]
-                jobs.append(Job("crops", f"median_{noise}", "restore.eval", ov))
-            if noise == "gaussian25":
-                jobs.append(
-                    Job(
-                        "crops",
-                        "released_gaussian25",
-                        "restore.eval",
-                        ["experiment=dncnn_kair_s25", *crop],
-                    )
-                )
+            for ref, ov in references.items():
+                jobs.append(Job("crops", f"{ref}_{noise}", "restore.eval", [*ov, *crop]))
             jobs.append(Job("crops", f"dip_{noise}", "restore.eval", [*dip, *crop, *nz]))
     if "sr" in args.parts:
         sr = ["task=sr", "task.scale=4", "data=sr_benchmarks"]
