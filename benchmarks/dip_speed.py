@@ -24,6 +24,13 @@ Rounds alternate the two loops so that a shared, busy machine slows both alike; 
 the median time of an iteration (over all rounds), robust to bursts of load on a shared CPU.
 Both wall-clock and process CPU time are reported: on a CPU shared with other jobs the CPU-time
 ratio is the steadier measure of the work each loop does.
+
+The bound. After the timed rounds each loop runs once more under the PyTorch profiler, which
+sums the time spent in convolution operators (forward and backward; ``conv_s_per_it``). The same
+network at the same precision cannot do less convolution arithmetic, and restore.dip's
+convolutions already run in the faster layout, so ``plain s/it / restore.dip's convolution
+s/it`` bounds the ratio any loop could reach: everything else (BatchNorm, activations, upsampling,
+Adam, the loop itself) taken to zero time. It is recorded beside the ratio as ``bound``.
 """
 
 import argparse
@@ -61,8 +68,11 @@ F16_SUMMARY = ROOT / "experiments" / "dip_f16_noise" / "summary_uniform.json"
 PSNR_BEFORE = 30.7008
 
 
-def plain_dip(net, net_input, img_noisy_np, img_np, num_iter, warmup, device, precision):
-    """The original notebook's loop; the wall and CPU seconds of each iteration after ``warmup``."""
+def plain_dip(
+    net, net_input, img_noisy_np, img_np, num_iter, warmup, device, precision, profiler=None
+):
+    """The original notebook's loop; the wall and CPU seconds of each iteration after ``warmup``
+    (``profiler``: started there, stopped at the end)."""
     dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
     use_amp = precision in ("bf16-mixed", "16-mixed")
     reg_noise_std, exp_weight, lr, show_every = 1.0 / 30.0, 0.99, 0.01, 100
@@ -116,11 +126,15 @@ def plain_dip(net, net_input, img_noisy_np, img_np, num_iter, warmup, device, pr
                 torch.cuda.synchronize()
             stamps.append(time.perf_counter())
             cpu_stamps.append(time.process_time())
+        if j == warmup and profiler is not None:
+            profiler.start()
         optimizer.zero_grad()
         closure()
         optimizer.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
+    if profiler is not None:
+        profiler.stop()
     stamps.append(time.perf_counter())
     cpu_stamps.append(time.process_time())
     return list(np.diff(stamps)), list(np.diff(cpu_stamps))
@@ -142,14 +156,63 @@ def build_module(method, noisy, clean, device):
     return method.module_for(noisy, gt=clean, device=device)
 
 
-def lightning_dip(method, noisy, clean, net_state, z, warmup, device):
-    """restore.dip through the Trainer; the wall and CPU seconds of each step after ``warmup``."""
+class _ProfiledTimer(StepTimer):
+    """The step timer, with a profiler running over the timed steps."""
+
+    def __init__(self, profiler, skip: int):
+        super().__init__(skip=skip, per_step=True)
+        self.profiler = profiler
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
+        if batch_idx == self.skip:
+            self.profiler.start()
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        super().on_train_end(trainer, pl_module)
+        self.profiler.stop()
+
+
+def lightning_dip(method, noisy, clean, net_state, z, warmup, device, profiler=None):
+    """restore.dip through the Trainer; the wall and CPU seconds of each step after ``warmup``
+    (``profiler``: running over those steps)."""
     module = build_module(method, noisy, clean, device)
     module.generator.load_state_dict(net_state)
     module.z.copy_(z)
     accelerator = "gpu" if device.type == "cuda" else "cpu"
-    timer = method.fit(module, accelerator=accelerator, timer=StepTimer(skip=warmup, per_step=True))
+    timer = StepTimer(skip=warmup, per_step=True)
+    if profiler is not None:
+        timer = _ProfiledTimer(profiler, skip=warmup)
+    timer = method.fit(module, accelerator=accelerator, timer=timer)
     return timer.step_times(), timer.step_times(cpu=True)
+
+
+def conv_seconds(profiler: torch.profiler.profile, iterations: int, device: torch.device) -> float:
+    """Seconds per iteration in convolution operators: the self time of every operator whose
+    name holds "conv" (the oneDNN/ATen kernels forward and backward, and their thin wrappers)."""
+    convs = [e for e in profiler.key_averages() if "conv" in e.key.lower()]
+    if device.type == "cuda":
+        return sum(e.self_device_time_total for e in convs) / 1e6 / iterations
+    return sum(e.self_cpu_time_total for e in convs) / 1e6 / iterations
+
+
+def other_ops(profiler: torch.profiler.profile, iterations: int, top: int = 8) -> dict[str, float]:
+    """Milliseconds per iteration of the ``top`` operators with the most self CPU time outside the
+    convolutions: where the rest of a step goes."""
+    events = [e for e in profiler.key_averages() if "conv" not in e.key.lower()]
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    return {e.key: round(e.self_cpu_time_total / 1e3 / iterations, 2) for e in events[:top]}
+
+
+def profiled(run, *args) -> torch.profiler.profile:
+    """``run(*args, profiler=...)`` with a profiler that it starts and stops around its timed
+    steps."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    profiler = torch.profiler.profile(activities=activities)
+    run(*args, profiler=profiler)
+    return profiler
 
 
 def main() -> None:
@@ -236,6 +299,35 @@ def main() -> None:
                 flush=True,
             )
         entry["ratio"] = entry["wall"]["ratio"]
+        # the bound: each loop once more, profiled over its timed iterations
+        net = original_net(
+            copy.deepcopy(reference.generator).to(memory_format=torch.contiguous_format)
+        )
+        net.load_state_dict(net_state)
+        net, zin = net.to(device), z.contiguous().to(device)
+        plain_prof = profiled(
+            plain_dip, net, zin, img_noisy_np, img_np, total, args.warmup, device, precision
+        )
+        ours_prof = profiled(lightning_dip, method, noisy, clean, net_state, z, args.warmup, device)
+        plain_s = statistics.median(runs["plain"][0])
+        ours_s = statistics.median(runs["restore_dip"][0])
+        conv = {
+            "plain": conv_seconds(plain_prof, args.iters, device),
+            "restore_dip": conv_seconds(ours_prof, args.iters, device),
+        }
+        entry["conv_s_per_it"] = {k: round(v, 4) for k, v in conv.items()}
+        entry["conv_share"] = {
+            "plain": round(conv["plain"] / plain_s, 3),
+            "restore_dip": round(conv["restore_dip"] / ours_s, 3),
+        }
+        entry["bound"] = round(plain_s / conv["restore_dip"], 4)
+        entry["restore_dip_other_ops_ms_per_it"] = other_ops(ours_prof, args.iters)
+        print(
+            f"[{precision}] convolutions: {entry['conv_share']['plain']:.0%} of the plain loop's "
+            f"time, {entry['conv_share']['restore_dip']:.0%} of restore.dip's; bound on the "
+            f"ratio (all else at zero time): {entry['bound']:.3f}",
+            flush=True,
+        )
         results.append(entry)
 
     report = {
@@ -263,6 +355,7 @@ def main() -> None:
     if args.no_record or device.type != "cpu":
         return
     ratios = {r["precision"]: r["ratio"] for r in results}
+    bounds = {r["precision"]: r["bound"] for r in results}
     psnr_after = args.psnr_after
     if psnr_after is None and F16_SUMMARY.exists():
         psnr_after = round(json.loads(F16_SUMMARY.read_text())["psnr"], 4)
@@ -271,6 +364,10 @@ def main() -> None:
         ratios.get("bf16-mixed"),
         bf16=ratios.get("bf16-mixed"),
         fp32=ratios.get("32-true"),
+        bound_bf16=bounds.get("bf16-mixed"),
+        bound_fp32=bounds.get("32-true"),
+        bound_meaning="plain s/it over restore.dip's convolution s/it: the ratio with everything "
+        "but the convolutions at zero time",
         threads=torch.get_num_threads(),
         psnr_before=args.psnr_before,
         psnr_after=psnr_after,

@@ -57,3 +57,20 @@ def test_platform_step_benchmark_runs_both_sides(shared_datasets, tmp_path):
     expected = round_["bare_s_per_step"] / round_["platform_s_per_step"]
     assert result["step_ratio"] == pytest.approx(expected, abs=1e-4)
     assert result["preset"].startswith("experiment=unet_cpu_budget")
+
+
+def test_dip_speed_benchmark_reports_the_ratio_and_its_bound(tmp_path):
+    """A few float32 iterations on a small crop: both loops run, and the bound (plain s/it over
+    restore.dip's convolution s/it) is at least the ratio, since restore.dip's step holds its
+    convolutions; each loop's convolution share is a fraction of its time."""
+    out = tmp_path / "dip_speed.json"
+    cmd = [sys.executable, str(BENCHMARKS / "dip_speed.py"), "--size", "32", "--iters", "3"]
+    cmd += ["--warmup", "1", "--rounds", "1", "--precisions", "32-true", "--no-record"]
+    cmd += ["--out", str(out)]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (entry,) = json.loads(out.read_text())["results"]
+    assert entry["precision"] == "32-true"
+    assert entry["wall"]["plain_its_per_s"] > 0 and entry["wall"]["restore_dip_its_per_s"] > 0
+    assert all(0 < share < 1 for share in entry["conv_share"].values()), entry["conv_share"]
+    assert entry["bound"] >= entry["ratio"]
