@@ -187,3 +187,32 @@ def test_the_summary_shows_each_columns_steps_when_machines_differ():
     assert "| unet | 836 / 28.10 | 454 / 30.35 |" in text  # steps / last val PSNR per column
     steps_table = text.split("per column.")[1]
     assert "| unet |" in steps_table and "| bm3d |" not in steps_table  # trained methods only
+
+
+def test_a_gpu_study_goes_to_its_own_folders(tmp_path, monkeypatch):
+    """--override reaches every job's command (and composes: trainer=gpu over the study
+    experiment's cpu trainer); --out takes jobs.csv away from the checked-in study."""
+    argv = ["--parts", "denoise,crops", "--noises", "gaussian25", "--models", "unet"]
+    argv += ["--override", "trainer=gpu", "--root", str(tmp_path / "runs")]
+    argv += ["--out", str(tmp_path / "study_gpu")]
+    args = study.parse(argv)
+    jobs = study.plan(args)
+    commands = [study.command(args, job) for job in jobs]
+    assert all("trainer=gpu" in cmd for cmd in commands)
+    train = next(j for j in jobs if j.module == "restore.train")
+    overrides = [*train.overrides, *args.override]
+    assert compose_config("train", overrides, tmp_path).trainer.accelerator == "gpu"
+
+    def fake_run(cmd, **kwargs):
+        out = next(c.split("=", 1)[1] for c in cmd if c.startswith("hydra.run.dir="))
+        (tmp_path / out).mkdir(parents=True, exist_ok=True)
+        (tmp_path / out / "test_metrics.csv").write_text("set,psnr\n")
+        return subprocess.CompletedProcess(cmd, 0)
+
+    monkeypatch.setattr(study.subprocess, "run", fake_run)
+    monkeypatch.setattr(study, "write_reports", lambda args: None)
+    before = (study.HERE / "jobs.csv").read_text()
+    study.main(argv)
+    with open(tmp_path / "study_gpu" / "jobs.csv") as f:
+        assert {r["job"] for r in csv.DictReader(f)} == {j.key for j in jobs}
+    assert (study.HERE / "jobs.csv").read_text() == before

@@ -6,6 +6,8 @@ trained models at one training-time budget, reported by ``restore.report``.
     python experiments/study/run.py --dry-run        # the commands, and which are done
     python experiments/study/run.py --report-only    # rewrite the reports from what has run
     python experiments/study/run.py --parts inpaint --only 'inpaint/dip_*'   # some jobs only
+    python experiments/study/run.py --minutes 10 --override trainer=gpu --root outputs/study_gpu
+        --out experiments/study_gpu                  # (one line) the study on a GPU, apart
 
 Each job is one ``restore.train`` or ``restore.eval`` run in its own folder
 ``<root>/b<minutes>min/<part>/<job>``; a job whose folder holds ``test_metrics.csv`` is done and is
@@ -79,6 +81,7 @@ REFERENCES: dict[str, dict[str, list[str]]] = {
     "gaussian25": {"released": ["experiment=dncnn_kair_s25"]},
 }
 PARTS = ("denoise", "crops", "sr", "inpaint")
+JOB_COLUMNS = ("job", "status", "seconds", "command")  # of jobs.csv
 
 
 @dataclass
@@ -176,6 +179,11 @@ def plan(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
+def out_dir(args: argparse.Namespace) -> Path:
+    """Where the reports, summaries and ``jobs.csv`` go: ``--out``, else this folder."""
+    return args.out if args.out is not None else HERE
+
+
 def run_dir(args: argparse.Namespace, job: Job) -> Path:
     return args.root / f"b{args.minutes:g}min" / job.part / job.name
 
@@ -185,7 +193,7 @@ def is_done(path: Path) -> bool:
 
 
 def command(args: argparse.Namespace, job: Job) -> list[str]:
-    overrides = list(job.overrides)
+    overrides = [*job.overrides, *args.override]
     for need in job.needs:
         ckpt = best_checkpoint(args.root / f"b{args.minutes:g}min" / need)
         overrides.append(f"ckpt_path={ckpt}" if ckpt else f"ckpt_path=<{need} not trained yet>")
@@ -252,10 +260,7 @@ def write_jobs_csv(records: list[dict], path: Path) -> None:
         if r["status"] == "done" and r["job"] in old:
             continue  # keep the time it took when it ran
         old[r["job"]] = r
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["job", "status", "seconds", "command"])
-        writer.writeheader()
-        writer.writerows(old.values())
+    _write_rows([{k: r.get(k, "") for k in JOB_COLUMNS} for r in old.values()], path)
 
 
 def group_of(part: str, name: str) -> str:
@@ -270,24 +275,30 @@ def group_of(part: str, name: str) -> str:
 
 
 def _write_rows(rows: list[dict], path: Path) -> None:
+    """A CSV of the union of the rows' columns (in first-seen order), written beside ``path`` and
+    renamed into place: a runner killed mid-write leaves the table whole. Here rather than in
+    ``restore.reporting``, whose tables have fixed columns."""
     names = list(dict.fromkeys(k for r in rows for k in r))
-    with open(path, "w", newline="") as f:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=names)
         writer.writeheader()
         writer.writerows({k: r.get(k, "") for k in names} for r in rows)
+    tmp.replace(path)
 
 
-def add_study_columns(part: str, path: Path, folder: Path, kept: list[dict]) -> None:
+def add_study_columns(part: str, path: Path, folder: Path, kept: list[dict], jobs: Path) -> None:
     """Complete a group's ``report.csv`` with what the summary needs, so that the summary is
     written from checked-in files alone: ``fit_s_per_mp`` for a method that fits each image (DIP),
     and for a scored checkpoint (``crops``) the ``steps`` and ``val_psnr_final`` of the training
     run that made it. ``kept`` rows (an earlier report's runs whose folders are not here) are
-    appended as they were."""
+    appended as they were. ``jobs``: the study's ``jobs.csv``, where the fitting times are."""
     rows = read_csv(path, numbers=False)
     for r in rows:
         run = folder / r["run"]
         if r.get("status") == "ok" and not r.get("inference_s_per_mp"):
-            fit = fitting_seconds_per_mp(part, run)
+            fit = fitting_seconds_per_mp(part, run, jobs)
             r["fit_s_per_mp"] = f"{fit:.2f}" if fit is not None else ""
         trained = folder.parent / "denoise" / r["run"]  # the run that made a crops checkpoint
         if part == "crops" and not r.get("steps") and trained.is_dir():
@@ -307,6 +318,7 @@ def write_reports(args: argparse.Namespace) -> None:
     from restore.report import make_report
 
     chosen = {(j.part, group_of(j.part, j.name)) for j in plan(args)}
+    study = out_dir(args)
     for part in args.parts:
         folder = args.root / f"b{args.minutes:g}min" / part
         found = sorted(p for p in folder.glob("*") if (p / ".hydra").is_dir())
@@ -316,13 +328,13 @@ def write_reports(args: argparse.Namespace) -> None:
                 groups.setdefault(group, []).append(run)
         crop = {"crops": args.crop, "sr": args.sr_crop, "inpaint": args.inpaint_crop}.get(part, 128)
         for group, dirs in groups.items():
-            out = HERE / part / group
+            out = study / part / group
             here = {d.name for d in dirs}
             kept = [r for r in read_csv(out / "report.csv", numbers=False) if r["run"] not in here]
             # the grid re-runs every method on a crop box of one whole test image: DIP would fit a
             # whole Set5/DIP image there (an hour on the CPU), so SR and inpainting have none
             report = make_report(dirs, out, crop=crop, grid=part in ("denoise", "crops"))
-            add_study_columns(part, out / "report.csv", folder, kept)
+            add_study_columns(part, out / "report.csv", folder, kept, study / "jobs.csv")
             if kept:
                 names = ", ".join(sorted({r["run"] for r in kept}))
                 with open(out / "report.md", "a") as f:
@@ -332,7 +344,7 @@ def write_reports(args: argparse.Namespace) -> None:
                         f"show them): {names}.\n"
                     )
             print(f"{part}/{group}: {len(report.runs)} runs -> {out / 'report.md'}", flush=True)
-        summary = write_summary(part, HERE / part)
+        summary = write_summary(part, study / part)
         if summary is not None:
             print(f"{part}: {summary}", flush=True)
 
@@ -344,10 +356,11 @@ def _float(value: str) -> float | None:
         return None
 
 
-def fitting_seconds_per_mp(part: str, path: Path) -> float | None:
-    """Wall seconds of an evaluation job (``jobs.csv``) per megapixel it restored: the cost of a
-    method that fits every image anew, whose forward pass ``restore.report`` cannot time."""
-    jobs, per_image = HERE / "jobs.csv", path / "test_per_image.csv"
+def fitting_seconds_per_mp(part: str, path: Path, jobs: Path) -> float | None:
+    """Wall seconds of an evaluation job (``jobs``, the study's ``jobs.csv``) per megapixel it
+    restored: the cost of a method that fits every image anew, whose forward pass
+    ``restore.report`` cannot time."""
+    per_image = path / "test_per_image.csv"
     if not jobs.is_file() or not per_image.is_file():
         return None
     seconds = {r["job"]: _float(r["seconds"]) for r in read_csv(jobs, numbers=False)}
@@ -486,6 +499,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dip-inpaint-steps", type=int, default=2000, help="DIP inpainting iterations")
     p.add_argument("--root", type=Path, default=ROOT / "outputs" / "study", help="run folders")
     p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the reports, summaries and jobs.csv (default: experiments/study/)",
+    )
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        help="a Hydra override added to every job, e.g. trainer=gpu (repeatable)",
+    )
+    p.add_argument(
         "--only",
         default="",
         help="comma-separated patterns of the jobs to run, e.g. 'inpaint/dip_*' (default: all)",
@@ -506,7 +531,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if not args.report_only:
-        table = None if args.dry_run else HERE / "jobs.csv"
+        table = None if args.dry_run else out_dir(args) / "jobs.csv"
         records = run_jobs(args, plan(args), table)
         if table is not None:  # the skipped ones too (their earlier times are kept)
             write_jobs_csv(records, table)
