@@ -323,3 +323,37 @@ def test_runs_given_by_their_own_folders_are_named_by_them(tmp_path):
         (tmp_path / name / ".hydra" / "overrides.yaml").write_text(f"- model={name[:4]}\n")
     runs, _ = collect_runs([tmp_path / "unet_gaussian15", tmp_path / "bm3d_gaussian15"])
     assert sorted(r.name for r in runs) == ["bm3d_gaussian15", "unet_gaussian15"]
+
+
+def test_the_grid_gives_every_model_the_test_sets_own_mask(tmp_path):
+    """An inpainting test set with its own masks (Deep Image Prior's layout): the grid's input is
+    the image with that mask's holes, as the test scored it, not the run's random strokes."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from restore.degradations import StrokeMask
+    from restore.reporting.grids import GridBuilder
+    from restore.tasks import InpaintTask
+    from tests.tasks.test_inpaint import Constant
+
+    folder = tmp_path / "inpainting"
+    rng = np.random.RandomState(0)
+    folder.mkdir()
+    Image.fromarray(rng.randint(1, 256, (24, 32, 3), dtype=np.uint8)).save(folder / "im0.png")
+    mask = np.full((24, 32), 255, np.uint8)
+    mask[5:15, 8:20] = 0
+    Image.fromarray(mask, "L").save(folder / "im0_mask.png")
+    data = {"_target_": "restore.data.RestorationDataModule", "layout": None, "channels": 3}
+    data |= {"test_sets": {"DIP": str(folder)}, "test_crop": 16, "eval_seed": 0}
+    cfg = OmegaConf.create({"data": data})
+    builder = GridBuilder(cfg, "DIP", None, crop=16)
+    task = InpaintTask(net=Constant(0.25), loss=nn.L1Loss(), degradation=StrokeMask())
+    builder.add("constant", "mask_strokes(...)", task, cfg)
+    (entry,) = builder.inputs
+    assert entry.label == "the DIP set's own mask"
+    known = torch.from_numpy(mask[4:20, 8:24] > 127)
+    degraded = builder.panels[1][1][0]  # clean, input, restored; (C, H, W) of the 16x16 crop
+    assert (degraded[:, ~known] == 0).all() and (degraded[:, known] > 0).any()
+    restored = builder.panels[2][1][0]
+    assert torch.allclose(restored[:, ~known], torch.tensor(64 / 255), atol=1 / 255)

@@ -2,7 +2,9 @@
 
 Each model is re-run on the first image of the first test set, degraded by its own stored
 degradation drawing from ``SeededNoise([data.eval_seed])``: the noisy input is exactly the one
-the run was tested on, and identical across runs that share a degradation config.
+the run was tested on, and identical across runs that share a degradation config. A test set
+that brings its own degradation (a real degraded photo of a paired set, an inpainting mask) gives
+every model that input instead, as the test did.
 """
 
 from __future__ import annotations
@@ -43,14 +45,20 @@ class Grid:
     skipped: list[str] = field(default_factory=list)
 
 
-def load_test_image(cfg: DictConfig, test_set: str, image: str | None) -> tuple[str, np.ndarray]:
+def load_test_image(
+    cfg: DictConfig, test_set: str, image: str | None
+) -> tuple[str, np.ndarray, dict[str, Tensor]]:
     """The image named ``image`` (or the first) of a run's test set as it was scored (the run's
-    ``data.test_crop``, modcropped for SR), HxWxC uint8. Decoded alone: ``cache=false``."""
+    ``data.test_crop``, modcropped for SR), HxWxC uint8, with what the test set brings beside it
+    (``input``: a real degraded image, HxWxC; ``mask``: 1xHxW). Decoded alone: ``cache=false``."""
     datamodule = hydra.utils.instantiate(cfg.data, cache=False)
     dataset = datamodule.test_dataset(test_set)
     names = [ex.name for ex in dataset.examples]
     item = dataset[names.index(image) if image in names else 0]
-    return item["name"], item["target"].permute(1, 2, 0).numpy()
+    given = {"mask": item["mask"]} if item.get("mask") is not None else {}
+    if item.get("input") is not None:
+        given["input"] = item["input"].permute(1, 2, 0).numpy()
+    return item["name"], item["target"].permute(1, 2, 0).numpy(), given
 
 
 def _crop(x: Tensor, box: tuple[int, int, int, int], scale: float = 1.0) -> Tensor:
@@ -67,10 +75,21 @@ def _entry(label: str, image: Tensor, target: Tensor, box: tuple[int, int, int, 
 
 
 def restore_image(
-    task: RestorationTask, pixels: np.ndarray, seed: int
+    task: RestorationTask,
+    pixels: np.ndarray,
+    seed: int,
+    given: np.ndarray | None = None,
+    mask: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """(clean, degraded, restored) of one image, each 1xCxHxW in [0, 1], quantized to 8 bits."""
-    batch = Batch(target=to_float(pixels)[None], seed=torch.tensor([seed]))
+    """(clean, degraded, restored) of one image, each 1xCxHxW in [0, 1], quantized to 8 bits;
+    ``given`` (HxWxC uint8) and ``mask`` (1xHxW): the test set's own input or mask, which the
+    task then uses instead of its degradation."""
+    batch = Batch(
+        target=to_float(pixels)[None],
+        input=to_float(given)[None] if given is not None else None,
+        mask=mask[None] if mask is not None else None,
+        seed=torch.tensor([seed]),
+    )
     with torch.no_grad():  # not inference_mode: Deep Image Prior optimises inside
         batch = task.observe(batch)
         restored = task.restore_batch(batch)
@@ -89,7 +108,7 @@ class GridBuilder:
 
     def __init__(self, cfg: DictConfig, test_set: str, image: str | None, crop: int = 128):
         self.test_set = test_set
-        self.image, self.pixels = load_test_image(cfg, test_set, image)
+        self.image, self.pixels, self.given = load_test_image(cfg, test_set, image)
         self.seed = int(cfg.data.get("eval_seed", 0))
         clean = to_float(self.pixels)[None]
         self.box = center_box(clean.shape[-2], clean.shape[-1], crop)
@@ -101,16 +120,24 @@ class GridBuilder:
 
     def add(self, label: str, noise_label: str, task: RestorationTask, cfg: DictConfig) -> None:
         """Restore the image with ``task`` and add its panel (and its input's, if new)."""
-        if task.degradation is None:
+        if task.degradation is None and not self.given:
             self.skipped.append(f"{label}: no degradation to make its input")
             return
         channels = int(cfg.data.channels)
+        given = self.given.get("input")
         try:
             pixels = to_channels(self.pixels, channels)
+            given = to_channels(given, channels) if given is not None else None
         except ValueError as err:
             self.skipped.append(f"{label}: {err}")
             return
-        target, degraded, restored = restore_image(task, pixels, self.seed)
+        if self.given:  # the test set's own input or mask, not the run's degradation
+            noise_label = (
+                f"the {self.test_set} set's own {'input' if given is not None else 'mask'}"
+            )
+        target, degraded, restored = restore_image(
+            task, pixels, self.seed, given, self.given.get("mask")
+        )
         if restored.shape[-2:] != target.shape[-2:]:
             shapes = f"{tuple(restored.shape)} != {tuple(target.shape)}"
             self.skipped.append(f"{label}: output and clean image differ in size, {shapes}")
