@@ -331,9 +331,12 @@ def write_reports(args: argparse.Namespace) -> None:
             out = study / part / group
             here = {d.name for d in dirs}
             kept = [r for r in read_csv(out / "report.csv", numbers=False) if r["run"] not in here]
-            # the grid re-runs every method on a crop box of one whole test image: DIP would fit a
-            # whole Set5/DIP image there (an hour on the CPU), so SR and inpainting have none
-            report = make_report(dirs, out, crop=crop, grid=part in ("denoise", "crops"))
+            # the grid re-runs every method on the first test image as its runs read it: the DIP
+            # generators' inpainting runs read 128x128 crops (minutes), while SR and the trained
+            # inpainting U-Net's group hold runs on whole images, where DIP would fit a whole
+            # Set5/DIP image (an hour on the CPU), so those two have none
+            grid = part in ("denoise", "crops") or (part, group) == ("inpaint", "dip")
+            report = make_report(dirs, out, crop=crop, grid=grid)
             add_study_columns(part, out / "report.csv", folder, kept, study / "jobs.csv")
             if kept:
                 names = ", ".join(sorted({r["run"] for r in kept}))
