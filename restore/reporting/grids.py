@@ -47,7 +47,7 @@ class Grid:
 
 def load_test_image(
     cfg: DictConfig, test_set: str, image: str | None
-) -> tuple[str, np.ndarray, dict[str, Tensor]]:
+) -> tuple[str, np.ndarray, dict[str, Tensor | np.ndarray]]:
     """The image named ``image`` (or the first) of a run's test set as it was scored (the run's
     ``data.test_crop``, modcropped for SR), HxWxC uint8, with what the test set brings beside it
     (``input``: a real degraded image, HxWxC; ``mask``: 1xHxW). Decoded alone: ``cache=false``."""

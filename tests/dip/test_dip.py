@@ -134,12 +134,16 @@ def test_unet_generator_inpaints_at_its_declared_rate():
     """The U-Net generator at its YAML's rate fills the holes of an inpainting problem. At skip's
     0.01 it diverged to a constant image (here 8.6 dB; 15.19 dB, below the masked input, on the
     study's inpainting crops) until its YAML set the DIP repository's 0.001."""
-    cfg = compose_dip(["model/generator=unet", "model.early_stopping.enabled=false"])
-    method = instantiate(cfg.model)
+    overrides = [
+        "model/generator=unet",
+        "model.early_stopping.enabled=false",
+        "model.max_steps=150",
+    ]
+    method = instantiate(compose_dip(overrides).model)
     clean = camera_crop(32)
     mask = (torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1)) > 0.5).float()
     module = method.module_for(clean * mask, mask=mask, gt=clean)
-    module.max_steps = 150
+    assert module.max_steps == 150 and module.lr == 0.001
     _fit(module, 150)
     psnr = module.results()["curves"]["psnr"]
     masked_input = psnr_in(clean * mask, clean, torch.ones_like(mask))
