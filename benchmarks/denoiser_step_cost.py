@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from restore.archs import DnCNN
+from restore.archs.drunet import DRUNet
 from restore.archs.ffdnet import FFDNet
 from restore.archs.unet import UNet
 from restore.utils.config import PROJECT_ROOT
@@ -43,6 +44,21 @@ CANDIDATES = {
     "unet d4w16 b16 p64 bf16 cl": (lambda: UNet(1, 1, depth=4, width=16), 16, 64, True, True),
     "unet d4w32 b32 p64 bf16 cl": (lambda: UNet(1, 1, depth=4, width=32), 32, 64, True, True),
     "unet d4w32 b8 p96 bf16 cl": (lambda: UNet(1, 1, depth=4, width=32), 8, 96, True, True),
+    # DRUNet: residual blocks, no normalisation, additive skips (4 scales, 1/64 px at the bottom)
+    "drunet w32x1 b16 p64 bf16 cl": (
+        lambda: DRUNet(1, 1, 32, 1, residual=True),
+        16,
+        64,
+        True,
+        True,
+    ),
+    "drunet w32x2 b16 p64 bf16 cl": (
+        lambda: DRUNet(1, 1, 32, 2, residual=True),
+        16,
+        64,
+        True,
+        True,
+    ),
 }
 
 
@@ -76,14 +92,25 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        default="",
+        help="time the candidates whose name holds this text; the file "
+        "keeps the other candidates' rows from their last run",
+    )
     args = parser.parse_args()
+    chosen = {k: v for k, v in CANDIDATES.items() if args.only in k}
+    if not chosen:
+        raise SystemExit(f"--only {args.only!r} matches no candidate: {sorted(CANDIDATES)}")
     torch.set_num_threads(args.threads)
     best: dict[str, float] = {}
     for _ in range(args.rounds):
-        for name, (factory, batch, patch, bf16, cl) in CANDIDATES.items():
+        for name, (factory, batch, patch, bf16, cl) in chosen.items():
             seconds = time_steps(factory, batch, patch, bf16, cl, args.steps)
             best[name] = min(best.get(name, float("inf")), seconds)
-    rows = []
+    date = time.strftime("%Y-%m-%d %H:%M")
+    kept = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+    rows = [r for r in kept if r["candidate"] in CANDIDATES and r["candidate"] not in best]
     for name, seconds in best.items():
         _, batch, patch, bf16, cl = CANDIDATES[name]
         rows.append(
@@ -92,6 +119,7 @@ def main() -> None:
                 "s_per_step": round(seconds, 4),
                 "steps_per_s": round(1 / seconds, 3),
                 "mpixels_per_s": round(batch * patch * patch / seconds / 1e6, 3),
+                "date": date,
             }
         )
         print(f"{name:32s} {seconds:7.3f} s/step {rows[-1]['mpixels_per_s']:7.3f} Mpx/s")
@@ -105,7 +133,7 @@ def main() -> None:
                 "steps": args.steps,
                 "rounds": args.rounds,
                 "machine": platform.processor() or platform.machine(),
-                "results": rows,
+                "results": sorted(rows, key=lambda r: list(CANDIDATES).index(r["candidate"])),
             },
             indent=2,
         )
