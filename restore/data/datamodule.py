@@ -22,12 +22,14 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
-from restore.data.batch import collate_batch
+from restore.data.batch import Batch, collate_batch
 from restore.data.datasets import EvalDataset, PatchDataset
 from restore.data.example import Example, Splits
 from restore.data.layouts import test_folder
+from restore.data.resident import ResidentPatches
 from restore.data.store import ImageStore, cache_mode
 from restore.imaging import to_channels
 from restore.utils.errors import ConfigError, DataError
@@ -52,6 +54,10 @@ class RestorationDataModule(L.LightningDataModule):
         eval_batch_size: evaluation batch when all images of a set have one size (default:
             every crop of the validation set at once, test images one by one).
         num_workers: DataLoader workers.
+        resident: keep the training images on the training device and draw every batch there in
+            one gather (:class:`~restore.data.resident.ResidentPatches`; clean images only):
+            no loader workers, no host-to-device copy of the patches. For small networks on a
+            GPU, where the workers are the bottleneck.
         cache: "memory" (decode once, keep), true/"disk" (memory-mapped ``.npy`` cache under
             ``cache_dir``, default ``<dataset root>/.cache/restore``) or false (decode per use).
         test_sets: extra test sets, name -> folder.
@@ -72,6 +78,7 @@ class RestorationDataModule(L.LightningDataModule):
         eval_seed: int = 0,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
+        resident: bool = False,
         cache: bool | str | None = "memory",
         cache_dir: str | None = None,
         test_sets: Mapping[str, str] | None = None,
@@ -94,6 +101,7 @@ class RestorationDataModule(L.LightningDataModule):
         self.eval_seed = eval_seed
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
+        self.resident = bool(resident)
         self.cache = cache_mode(cache)
         self.cache_dir = cache_dir
         self.extra_test_sets = dict(test_sets or {})
@@ -221,7 +229,25 @@ class RestorationDataModule(L.LightningDataModule):
             self.scale,
             self.scales,
         )
+        if self.resident:
+            return DataLoader(
+                ResidentPatches(dataset, self.batch_size, self._device(), self._resident_seed()),
+                batch_size=None,  # every item is a whole batch, drawn on the device
+                collate_fn=_as_is,
+            )
         return self._loader(dataset, self.batch_size)
+
+    def _device(self) -> torch.device:
+        """The training device (this process's, under DDP), or the CPU outside a Trainer."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _resident_seed(self) -> int:
+        """The run's seed (``seed_everything``'s) and this process's rank: each DDP rank draws its
+        own patches."""
+        trainer = getattr(self, "trainer", None)
+        rank = trainer.global_rank if trainer is not None else 0
+        return (torch.initial_seed() * 1_000_003 + rank) % 2**63
 
     def val_dataloader(self):
         self.setup()
@@ -238,6 +264,10 @@ class RestorationDataModule(L.LightningDataModule):
             self._eval_loader(self.test_dataset(name), whole_set=False)
             for name in self.test_examples
         ]
+
+
+def _as_is(batch: Batch) -> Batch:
+    return batch
 
 
 def check_sizes(examples: Sequence[Example], store: ImageStore, scale: int = 1) -> None:
