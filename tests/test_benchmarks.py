@@ -74,3 +74,75 @@ def test_dip_speed_benchmark_reports_the_ratio_and_its_bound(tmp_path):
     assert entry["wall"]["plain_its_per_s"] > 0 and entry["wall"]["restore_dip_its_per_s"] > 0
     assert all(0 < share < 1 for share in entry["conv_share"].values()), entry["conv_share"]
     assert entry["bound"] >= entry["ratio"]
+
+
+def _bm3d_vs_model(tmp_path, monkeypatch):
+    goals = _speed_goals(tmp_path, monkeypatch)
+    monkeypatch.setitem(sys.modules, "speed_goals", goals)
+    spec = importlib.util.spec_from_file_location("bm3d_vs_model", BENCHMARKS / "bm3d_vs_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, goals
+
+
+def _budget_checkpoint(path, minutes):
+    import torch
+
+    config = {
+        "callbacks": {"time_budget": {"minutes": minutes, "schedule": "cosine"}},
+        "model": {"_target_": "restore.archs.unet.UNet", "in_channels": 1, "width": 32},
+        "data": {"batch_size": 16, "patch_size": 64},
+    }
+    state = {"restore_config": config, "global_step": 6065, "callbacks": {"TimeBudget": {}}}
+    state["callbacks"]["TimeBudget"]["elapsed"] = minutes * 60.0
+    torch.save(state, path)
+    return str(path)
+
+
+def test_only_a_30_minute_budget_run_sets_the_budget_goals(tmp_path, monkeypatch):
+    bench, goals = _bm3d_vs_model(tmp_path, monkeypatch)
+    sets = {
+        name: {"model_psnr": p, "bm3d_psnr": 29.0} for name, p in [("Set12", 30.2), ("BSD68", 29.1)]
+    }
+    args = type("Args", (), {"kair": None, "sigma": 25.0, "limit": None})()
+
+    args.ckpt = _budget_checkpoint(tmp_path / "short.ckpt", minutes=4)
+    bench.record_budget_goals(args, {"sets": sets})
+    assert not goals.RESULTS.exists()  # a 4-minute ablation arm is not the goal's run
+
+    args.ckpt = _budget_checkpoint(tmp_path / "budget.ckpt", minutes=30)
+    args.limit = 3  # part of the sets: not the protocol
+    bench.record_budget_goals(args, {"sets": sets})
+    assert not goals.RESULTS.exists()
+
+    args.limit = None
+    bench.record_budget_goals(args, {"sets": sets})
+    data = json.loads(goals.RESULTS.read_text())
+    assert (data["budget_set12"], data["budget_bsd68"]) == (30.2, 29.1)
+    details = data["details"]["budget_set12"]
+    assert details["steps"] == 6065 and details["train_minutes"] == 30.0
+    assert details["model"] == {"_target_": "restore.archs.unet.UNet", "width": 32}
+
+
+@pytest.mark.slow
+def test_the_gpu_time_to_psnr_benchmark_reads_the_minutes_at_the_target(tmp_path):
+    # on the CPU, two tiny epochs: the target 0 dB is reached at the first validation, so training
+    # stops there (EarlyStopping's threshold) and that validation's training minutes are the result
+    from tests.data.test_datamodules import write_images
+
+    write_images(tmp_path / "sets" / "Train400", 4, size=(64, 64), mode="L")
+    write_images(tmp_path / "sets" / "BSD68", 2, size=(40, 44), mode="L", seed=1)
+    out = tmp_path / "result.json"
+    cmd = [sys.executable, str(BENCHMARKS / "gpu_time_to_psnr.py"), "--trainer", "cpu"]
+    cmd += ["--data", str(tmp_path / "sets"), "--target", "0", "--output", str(out)]
+    cmd += ["--run-dir", str(tmp_path / "run"), "--"]
+    cmd += ["task.compile=false", "test=false", "data.patches_per_epoch=16", "data.batch_size=8"]
+    cmd += ["data.num_workers=0", "trainer.max_epochs=3"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["device"] == "cpu" and len(result["curve"]) == 1  # stopped at the target
+    (first,) = result["curve"]
+    assert first["epoch"] == 0 and first["step"] == 1  # the log's step: 2 batches done
+    assert result["minutes_to_target"] == round(first["train_min"], 2) > 0
+    assert "data.resident=true" in result["command"]
