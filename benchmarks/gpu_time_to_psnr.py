@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument(
         "--data",
         default=os.environ.get("RESTORE_DATA_DIR", str(ROOT.parent / "shared" / "datasets")),
-        help="the folder holding Train400/ and BSD68/",
+        help="the folder holding Train400/, BSD68/ and Set12/ (tested after training)",
     )
     parser.add_argument("--max-minutes", type=float, default=9.0, help="wall-time cap of training")
     parser.add_argument(
@@ -98,6 +98,7 @@ def main() -> None:
     overrides = [
         "experiment=dncnn_s25_paper",
         f"trainer={args.trainer}",
+        f"paths.data_dir={Path(args.data).resolve()}",  # the test sets (Set12, BSD68) too
         f"data.layout.root={folder}",
         "data.layout.split=null",
         "data.val_crop=null",

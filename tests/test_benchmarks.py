@@ -132,6 +132,7 @@ def test_the_gpu_time_to_psnr_benchmark_reads_the_minutes_at_the_target(tmp_path
 
     write_images(tmp_path / "sets" / "Train400", 4, size=(64, 64), mode="L")
     write_images(tmp_path / "sets" / "BSD68", 2, size=(40, 44), mode="L", seed=1)
+    write_images(tmp_path / "sets" / "Set12", 1, size=(40, 40), mode="L", seed=2)
     out = tmp_path / "result.json"
     cmd = [sys.executable, str(BENCHMARKS / "gpu_time_to_psnr.py"), "--trainer", "cpu"]
     cmd += ["--data", str(tmp_path / "sets"), "--target", "0", "--output", str(out)]
