@@ -121,7 +121,7 @@ def main() -> None:
 
     rows = curve(run_dir / "csv" / "metrics.csv")
     reached = next((r for r in rows if r["val_psnr"] >= args.target), None)
-    minutes = round(reached["train_min"], 2) if reached else None
+    minutes = round(reached["train_min"], 3) if reached else None
     device = gpu_name()
     result = {
         "benchmark": "minutes of training to a BSD68 PSNR, DnCNN-S paper recipe",
