@@ -27,24 +27,18 @@ import torch
 from torch import nn
 
 from restore.archs import DnCNN
-from restore.data.batch import Batch
 from restore.degradations import GaussianNoise
-from restore.imaging import list_images, read_uint8
 from restore.metrics import quantize
 from restore.tasks import DenoisingTask, RestorationTask
 from restore.utils.config import PROJECT_ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from denoise_protocol import clean_images, observe, psnr
 from speed_goals import record
 
 RESULTS = PROJECT_ROOT / "experiments" / "results" / "bm3d_vs_model.json"
-SHARED = PROJECT_ROOT.parent / "shared" / "datasets"
 # the CPU-budget preset and its former name
 BUDGET_PRESETS = ("unet_cpu_budget", "dncnn_cpu_budget")
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(10 * torch.log10(1 / (a - b).pow(2).mean()))
 
 
 def load_model(args) -> tuple[RestorationTask, str]:
@@ -131,12 +125,9 @@ def main() -> None:
     task, name = load_model(args)
     result = {"model": name, "sigma": args.sigma, "sets": {}}
     for set_name in args.sets.split(","):
-        files = list_images(SHARED / set_name, f"test set {set_name}")[: args.limit]
         rows, t_bm3d, t_model = [], 0.0, 0.0
-        for path in files:
-            clean = torch.tensor(read_uint8(path, 1)[..., 0], dtype=torch.float32)[None, None] / 255
-            with torch.inference_mode():
-                batch = task.observe(Batch(target=clean, seed=torch.tensor([0])))
+        for image, clean in clean_images(set_name, args.limit):
+            batch = observe(task, clean)
             noisy = batch.input.contiguous()
             start = time.perf_counter()
             est_bm3d = bm3d.bm3d(noisy[0, 0].numpy().astype(np.float64), args.sigma / 255)
@@ -147,7 +138,7 @@ def main() -> None:
             t_model += time.perf_counter() - start
             rows.append(
                 {
-                    "image": path.stem,
+                    "image": image,
                     "bm3d": psnr(quantize(torch.from_numpy(est_bm3d).float()), clean[0, 0]),
                     "model": psnr(quantize(est_model), clean),
                 }

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from restore.archs import DnCNN
 from restore.archs.drunet import DRUNet
 from restore.archs.ffdnet import FFDNet
+from restore.archs.nafnet import NAFNet
 from restore.archs.unet import UNet
 from restore.utils.config import PROJECT_ROOT
 
@@ -54,6 +55,28 @@ CANDIDATES = {
     ),
     "drunet w32x2 b16 p64 bf16 cl": (
         lambda: DRUNet(1, 1, 32, 2, residual=True),
+        16,
+        64,
+        True,
+        True,
+    ),
+    # NAFNet: LayerNorm + 1x1 / depthwise 3x3 convs + SimpleGate blocks (4 scales down to 1/256 px)
+    "nafnet w32 e1111 m1 d1111 b16 p64 bf16 cl": (
+        lambda: NAFNet(1, 1, 32, [1, 1, 1, 1], 1, [1, 1, 1, 1]),
+        16,
+        64,
+        True,
+        True,
+    ),
+    "nafnet w32 e2222 m2 d2222 b16 p64 bf16 cl": (
+        lambda: NAFNet(1, 1, 32, [2, 2, 2, 2], 2, [2, 2, 2, 2]),
+        16,
+        64,
+        True,
+        True,
+    ),
+    "nafnet w48 e1111 m1 d1111 b16 p64 bf16 cl": (
+        lambda: NAFNet(1, 1, 48, [1, 1, 1, 1], 1, [1, 1, 1, 1]),
         16,
         64,
         True,

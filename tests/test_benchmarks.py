@@ -147,3 +147,28 @@ def test_the_gpu_time_to_psnr_benchmark_reads_the_minutes_at_the_target(tmp_path
     assert first["epoch"] == 0 and first["step"] == 1  # the log's step: 2 batches done
     assert first["train_min"] > 0 and result["minutes_to_target"] == round(first["train_min"], 3)
     assert "data.resident=true" in result["command"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_the_benchmarks_protocol_gives_the_released_weights_published_numbers(
+    shared_datasets, shared_weights
+):
+    # the scoring bm3d_vs_model.py and ema_bn_check.py share: the released DnCNN-S weights give
+    # Set12 30.43 under it, as restore.eval does (tests/test_released_weights.py)
+    from torch import nn
+
+    from restore.archs import DnCNN
+    from restore.degradations import GaussianNoise
+    from restore.tasks import DenoisingTask
+
+    spec = importlib.util.spec_from_file_location("protocol", BENCHMARKS / "denoise_protocol.py")
+    protocol = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(protocol)
+    net = DnCNN(1, batch_norm=False, weights=str(shared_weights / "kair_dncnn_25.pth"))
+    task = DenoisingTask(net, nn.MSELoss(), GaussianNoise(sigma=25.0))
+    assert protocol.mean_psnr(task, "Set12") == pytest.approx(30.43, abs=0.01)
+    name, first = protocol.clean_images("Set12", limit=1)[0]
+    assert name == "01"
+    noisy = protocol.observe(task, first).input
+    assert protocol.psnr(noisy, first) == pytest.approx(20.4, abs=0.3)  # 01.png, sigma 25

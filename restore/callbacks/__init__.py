@@ -3,6 +3,7 @@
 from restore.callbacks.ema import EMAWeights
 from restore.callbacks.faults import Divergence, Preemption
 from restore.callbacks.image_samples import ImageSamples
+from restore.callbacks.patch_schedule import PatchSchedule
 from restore.callbacks.test_report import TestReport, format_table, test_table
 from restore.callbacks.time_budget import TimeBudget
 from restore.callbacks.train_clock import TrainClock
@@ -11,6 +12,7 @@ __all__ = [
     "Divergence",
     "EMAWeights",
     "ImageSamples",
+    "PatchSchedule",
     "Preemption",
     "TestReport",
     "TimeBudget",

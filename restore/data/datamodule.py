@@ -107,6 +107,7 @@ class RestorationDataModule(L.LightningDataModule):
         self.extra_test_sets = dict(test_sets or {})
         self._splits: Splits | None = None
         self._loaded = False
+        self._resident: ResidentPatches | None = None
 
     # -- listing -----------------------------------------------------------------------------
     def splits(self) -> Splits:
@@ -230,12 +231,27 @@ class RestorationDataModule(L.LightningDataModule):
             self.scales,
         )
         if self.resident:
+            self._resident = ResidentPatches(
+                dataset, self.batch_size, self._device(), self._resident_seed()
+            )
             return DataLoader(
-                ResidentPatches(dataset, self.batch_size, self._device(), self._resident_seed()),
+                self._resident,
                 batch_size=None,  # every item is a whole batch, drawn on the device
                 collate_fn=_as_is,
             )
         return self._loader(dataset, self.batch_size)
+
+    def reshape_patches(self, patch_size: int, batch_size: int) -> None:
+        """Train on ``batch_size`` patches of ``patch_size`` from the next batch on (what
+        :class:`~restore.callbacks.PatchSchedule` calls). Needs ``data.resident=true``: the
+        worker loader's patch size is fixed when its workers start."""
+        if self._resident is None:
+            raise ConfigError(
+                "callbacks.patch_schedule changes the patch size during training, which needs "
+                "the patches drawn in the training process: set data.resident=true"
+            )
+        self._resident.reshape(patch_size, batch_size)
+        self.patch_size, self.batch_size = int(patch_size), int(batch_size)
 
     def _device(self) -> torch.device:
         """The training device (this process's, under DDP), or the CPU outside a Trainer."""

@@ -72,9 +72,12 @@ class ResidentPatches(Dataset):
         self.patch_size = patches.patch_size
         self.batch_size = int(batch_size)
         self.patches_per_epoch = patches.patches_per_epoch
+        self.batches = math.ceil(self.patches_per_epoch / self.batch_size)
+        self._reshaped = False
         self.augment = patches.augment
         self.device = device
         sizes = torch.tensor([img.shape[:2] for img in images], dtype=torch.long)
+        self.smallest_side = int(sizes.min())
         numels = sizes[:, 0] * sizes[:, 1] * self.channels
         self.offsets = (torch.cumsum(numels, 0) - numels).to(device)
         self.heights, self.widths = sizes[:, 0].to(device), sizes[:, 1].to(device)
@@ -88,13 +91,40 @@ class ResidentPatches(Dataset):
         self.generator.manual_seed(int(seed))
 
     def __len__(self) -> int:
-        return math.ceil(self.patches_per_epoch / self.batch_size)
+        return self.batches
 
     def __getitem__(self, index: int) -> Batch:
         if not 0 <= index < len(self):
             raise IndexError(index)
-        n = min(self.batch_size, self.patches_per_epoch - index * self.batch_size)
+        n = self.batch_size
+        if not self._reshaped:
+            n = min(n, self.patches_per_epoch - index * self.batch_size)
         return Batch(target=self.draw(n))
+
+    def reshape(self, patch_size: int, batch_size: int) -> None:
+        """Draw ``batch_size`` patches of ``patch_size`` per batch from the next batch on (a
+        patch-size schedule: :class:`~restore.callbacks.PatchSchedule`). An epoch keeps its
+        number of batches, every one of them full, so validation keeps its cadence in steps.
+
+        >>> import numpy as np
+        >>> from restore.data import Example, ImageStore, PatchDataset
+        >>> image = np.zeros((20, 30, 1), np.uint8)
+        >>> store = ImageStore(1, "memory")
+        >>> patches = ResidentPatches(PatchDataset([Example("a", image)], store, 8, 100), 16, "cpu")
+        >>> patches.reshape(16, 4)
+        >>> len(patches), patches[6].target.shape
+        (7, torch.Size([4, 1, 16, 16]))
+        """
+        if not 0 < patch_size <= self.smallest_side:
+            raise ConfigError(
+                f"patch size {patch_size} does not fit the smallest training image "
+                f"({self.smallest_side} px, rescaled copies included): lower it"
+            )
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}")
+        self.patch_size, self.batch_size, self._reshaped = int(patch_size), int(batch_size), True
+        rows, cols = dihedral_maps(self.patch_size)
+        self.rows, self.cols = rows.to(self.device), cols.to(self.device)
 
     def draw(self, n: int) -> torch.Tensor:
         """``n`` random patches (n, C, P, P), uint8, on the device."""

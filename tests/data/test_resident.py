@@ -135,3 +135,17 @@ def test_the_seed_fixes_the_draws_and_each_rank_gets_its_own(tmp_path):
         torch.manual_seed(0)  # as seed_everything does on every rank
         seeds.append(dm._resident_seed())
     assert seeds[0] != seeds[1]
+
+
+def test_reshape_draws_crops_of_the_new_size_and_keeps_the_epochs_batches():
+    images = _images(1)
+    dataset = ResidentPatches(_patches(images, ppe=40), batch_size=16, device="cpu")
+    dataset.reshape(6, 5)
+    assert len(dataset) == 3  # as before: validation keeps its cadence in steps
+    for i in range(3):
+        batch = dataset[i].target
+        assert batch.shape == (5, 1, 6, 6)  # every batch full, the last one too
+        for patch in batch:
+            assert _origin(patch.permute(1, 2, 0).numpy(), images, 6)
+    with pytest.raises(ConfigError, match="smallest training image"):
+        dataset.reshape(8, 5)  # the 7x8 image is 7 px high
