@@ -15,11 +15,11 @@ def _params(net: torch.nn.Module) -> int:
 @pytest.mark.parametrize(
     ("width", "encoder", "middle", "decoder", "millions"),
     [
-        (32, [2, 2, 4, 8], 12, [2, 2, 2, 2], 29.16),  # the paper's SIDD network
-        (64, [1, 1, 1, 28], 1, [1, 1, 1, 1], 67.89),  # the paper's GoPro network
+        (32, [2, 2, 4, 8], 12, [2, 2, 2, 2], 29.16),  # the authors' SIDD configuration
+        (64, [1, 1, 1, 28], 1, [1, 1, 1, 1], 67.89),  # their GoPro one (67.89 M, as cited)
     ],
 )
-def test_the_published_networks_have_the_papers_parameter_counts(
+def test_the_released_configurations_have_their_sizes(
     width, encoder, middle, decoder, millions
 ):
     net = NAFNet(3, 3, width, encoder, middle, decoder)
