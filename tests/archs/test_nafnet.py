@@ -19,9 +19,7 @@ def _params(net: torch.nn.Module) -> int:
         (64, [1, 1, 1, 28], 1, [1, 1, 1, 1], 67.89),  # their GoPro one (67.89 M, as cited)
     ],
 )
-def test_the_released_configurations_have_their_sizes(
-    width, encoder, middle, decoder, millions
-):
+def test_the_released_configurations_have_their_sizes(width, encoder, middle, decoder, millions):
     net = NAFNet(3, 3, width, encoder, middle, decoder)
     assert round(_params(net) / 1e6, 2) == millions
 
