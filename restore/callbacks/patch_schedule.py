@@ -77,7 +77,16 @@ class PatchSchedule(L.Callback):
         if index is None or index == self.current:
             return
         _, patch_size, batch_size = self.stages[index]
-        trainer.datamodule.reshape_patches(patch_size, batch_size)
+        reshape = getattr(trainer.datamodule, "reshape_patches", None)
+        if reshape is None:
+            raise ConfigError(
+                "callbacks.patch_schedule needs a datamodule that can change its patches "
+                "(restore.data.RestorationDataModule with data.resident=true)"
+            )
+        try:
+            reshape(patch_size, batch_size)
+        except ConfigError as err:
+            raise ConfigError(f"callbacks.patch_schedule.stages[{index}]: {err}") from None
         self.current = index
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
