@@ -47,7 +47,7 @@ def test_the_worker_loader_is_refused_with_the_key_to_set(train_cfg):
 
 def test_a_stage_too_large_for_the_images_names_its_key(train_cfg):
     too_large = "callbacks.patch_schedule.stages=[{start: 0.0, patch_size: 4096, batch_size: 1}]"
-    with pytest.raises(ConfigError, match=r"stages\[0\]: patch size 4096 does not fit"):
+    with pytest.raises(ConfigError, match=r"stages\[0\]: patch_size=4096 is larger than"):
         train(train_cfg(*SCHEDULE, too_large, "data.resident=true"))
 
 

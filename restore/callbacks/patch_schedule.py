@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import lightning as L
 
 from restore.callbacks.time_budget import TimeBudget
-from restore.utils.errors import ConfigError
+from restore.utils.errors import ConfigError, DataError
 
 
 class PatchSchedule(L.Callback):
@@ -85,7 +85,7 @@ class PatchSchedule(L.Callback):
             )
         try:
             reshape(patch_size, batch_size)
-        except ConfigError as err:
+        except (ConfigError, DataError) as err:
             raise ConfigError(f"callbacks.patch_schedule.stages[{index}]: {err}") from None
         self.current = index
 

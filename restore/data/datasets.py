@@ -81,21 +81,27 @@ class PatchDataset(Dataset):
         self.patch_size = patch_size
         self.patches_per_epoch = patches_per_epoch
         self.scale = scale
-        sizes = [store.size(ex.target) for ex in self.examples]
-        small = [
-            (min(s), str(ex.target) if isinstance(ex.target, Path) else repr(ex.name))
-            for s, ex in zip(sizes, self.examples, strict=True)
-        ]
-        small = sorted(x for x in small if x[0] < patch_size)
-        if small:
-            raise DataError(
-                f"data.patch_size={patch_size} is larger than {len(small)} training image(s) "
-                f"(smallest: {small[0][1]}, {small[0][0]} px): lower data.patch_size or remove "
-                "the image"
-            )
-        areas = np.array([h * w for h, w in sizes], dtype=np.float64)
+        self.sizes = [store.size(ex.target) for ex in self.examples]
+        self.check_patch_size(patch_size)
+        areas = np.array([h * w for h, w in self.sizes], dtype=np.float64)
         self.cumulative = np.cumsum(areas / areas.sum())
         self.augment = augment
+
+    def check_patch_size(self, patch_size: int, key: str = "data.patch_size") -> None:
+        """A DataError naming ``key`` and the smallest training image (rescaled copies included)
+        when a ``patch_size`` patch does not fit in every one."""
+        small = [
+            (min(s), str(ex.target) if isinstance(ex.target, Path) else repr(ex.name))
+            for s, ex in zip(self.sizes, self.examples, strict=True)
+        ]
+        small = sorted(x for x in small if x[0] < patch_size)
+        if patch_size < 1:
+            raise ConfigError(f"{key}={patch_size}: a patch needs at least one pixel")
+        if small:
+            raise DataError(
+                f"{key}={patch_size} is larger than {len(small)} training image(s) "
+                f"(smallest: {small[0][1]}, {small[0][0]} px): lower {key} or remove the image"
+            )
 
     def __len__(self) -> int:
         return self.patches_per_epoch

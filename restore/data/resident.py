@@ -69,6 +69,7 @@ class ResidentPatches(Dataset):
         if len(channels) != 1:
             raise ConfigError(f"training images with {sorted(channels)} channels: expected one")
         self.channels = channels.pop()
+        self.source = patches  # its images' sizes check a new patch size (reshape)
         self.patch_size = patches.patch_size
         self.batch_size = int(batch_size)
         self.patches_per_epoch = patches.patches_per_epoch
@@ -77,7 +78,6 @@ class ResidentPatches(Dataset):
         self.augment = patches.augment
         self.device = device
         sizes = torch.tensor([img.shape[:2] for img in images], dtype=torch.long)
-        self.smallest_side = int(sizes.min())
         numels = sizes[:, 0] * sizes[:, 1] * self.channels
         self.offsets = (torch.cumsum(numels, 0) - numels).to(device)
         self.heights, self.widths = sizes[:, 0].to(device), sizes[:, 1].to(device)
@@ -115,11 +115,7 @@ class ResidentPatches(Dataset):
         >>> len(patches), patches[6].target.shape
         (7, torch.Size([4, 1, 16, 16]))
         """
-        if not 0 < patch_size <= self.smallest_side:
-            raise ConfigError(
-                f"patch size {patch_size} does not fit the smallest training image "
-                f"({self.smallest_side} px, rescaled copies included): lower it"
-            )
+        self.source.check_patch_size(patch_size, key="patch_size")
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.patch_size, self.batch_size, self._reshaped = int(patch_size), int(batch_size), True

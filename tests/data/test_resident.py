@@ -13,7 +13,7 @@ from restore.data import Example, ImageStore, PatchDataset, RestorationDataModul
 from restore.data.datasets import dihedral
 from restore.data.layouts import folder
 from restore.data.resident import ResidentPatches, dihedral_maps
-from restore.utils.errors import ConfigError
+from restore.utils.errors import ConfigError, DataError
 from tests.data.test_datamodules import write_images
 
 
@@ -147,5 +147,7 @@ def test_reshape_draws_crops_of_the_new_size_and_keeps_the_epochs_batches():
         assert batch.shape == (5, 1, 6, 6)  # every batch full, the last one too
         for patch in batch:
             assert _origin(patch.permute(1, 2, 0).numpy(), images, 6)
-    with pytest.raises(ConfigError, match="smallest training image"):
+    with pytest.raises(DataError, match=r"patch_size=8 is larger than 1 training image.*7 px"):
         dataset.reshape(8, 5)  # the 7x8 image is 7 px high
+    with pytest.raises(ConfigError, match="patch_size=0"):
+        dataset.reshape(0, 5)
