@@ -66,7 +66,9 @@ BUDGET_MINUTES = 30  # the speed goal's training budget
 def budget_run(ckpt: str) -> dict | None:
     """What the speed goals record of a checkpoint trained under a 30-minute ``TimeBudget`` (its
     steps, training minutes, schedule and model); None for any other checkpoint."""
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    from restore.inference.loading import read_checkpoint
+
+    state = read_checkpoint(ckpt)  # memory-mapped: reading the config and counters is cheap
     cfg = state.get("restore_config") or {}
     budget = (cfg.get("callbacks") or {}).get("time_budget") or {}
     if budget.get("minutes") != BUDGET_MINUTES:
