@@ -30,6 +30,27 @@ def _rescale(pixels: np.ndarray, scale: float) -> np.ndarray:
     return out.reshape(out.shape[0], out.shape[1], pixels.shape[2])
 
 
+def check_patch_size(
+    patch_size: int, sides: Sequence[tuple[int, str]], key: str = "data.patch_size"
+) -> None:
+    """An error naming ``key`` (and the smallest image) when a ``patch_size`` patch does not fit
+    in every training image; ``sides`` is :attr:`PatchDataset.sides`, rescaled copies included.
+
+    >>> check_patch_size(48, [(40, "'a'"), (180, "'b'")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    restore.utils.errors.DataError: data.patch_size=48 is larger than 1 training image(s) ...
+    """
+    if patch_size < 1:
+        raise ConfigError(f"{key}={patch_size}: a patch needs at least one pixel")
+    small = [side for side in sides if side[0] < patch_size]
+    if small:
+        raise DataError(
+            f"{key}={patch_size} is larger than {len(small)} training image(s) "
+            f"(smallest: {small[0][1]}, {small[0][0]} px): lower {key} or remove the image"
+        )
+
+
 class PatchDataset(Dataset):
     """Random aligned patches of examples, with the 8 dihedral flips/rotations.
 
@@ -81,27 +102,16 @@ class PatchDataset(Dataset):
         self.patch_size = patch_size
         self.patches_per_epoch = patches_per_epoch
         self.scale = scale
-        self.sizes = [store.size(ex.target) for ex in self.examples]
-        self.check_patch_size(patch_size)
-        areas = np.array([h * w for h, w in self.sizes], dtype=np.float64)
+        sizes = [store.size(ex.target) for ex in self.examples]
+        # each image's smaller side and its name, smallest first: all a patch-size check needs
+        self.sides = sorted(
+            (min(s), str(ex.target) if isinstance(ex.target, Path) else repr(ex.name))
+            for s, ex in zip(sizes, self.examples, strict=True)
+        )
+        check_patch_size(patch_size, self.sides)
+        areas = np.array([h * w for h, w in sizes], dtype=np.float64)
         self.cumulative = np.cumsum(areas / areas.sum())
         self.augment = augment
-
-    def check_patch_size(self, patch_size: int, key: str = "data.patch_size") -> None:
-        """A DataError naming ``key`` and the smallest training image (rescaled copies included)
-        when a ``patch_size`` patch does not fit in every one."""
-        small = [
-            (min(s), str(ex.target) if isinstance(ex.target, Path) else repr(ex.name))
-            for s, ex in zip(self.sizes, self.examples, strict=True)
-        ]
-        small = sorted(x for x in small if x[0] < patch_size)
-        if patch_size < 1:
-            raise ConfigError(f"{key}={patch_size}: a patch needs at least one pixel")
-        if small:
-            raise DataError(
-                f"{key}={patch_size} is larger than {len(small)} training image(s) "
-                f"(smallest: {small[0][1]}, {small[0][0]} px): lower {key} or remove the image"
-            )
 
     def __len__(self) -> int:
         return self.patches_per_epoch

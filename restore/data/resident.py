@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 from restore.data.batch import Batch
-from restore.data.datasets import PatchDataset, dihedral
+from restore.data.datasets import PatchDataset, check_patch_size, dihedral
 from restore.utils.errors import ConfigError
 
 
@@ -69,7 +69,7 @@ class ResidentPatches(Dataset):
         if len(channels) != 1:
             raise ConfigError(f"training images with {sorted(channels)} channels: expected one")
         self.channels = channels.pop()
-        self.source = patches  # its images' sizes check a new patch size (reshape)
+        self.sides = patches.sides  # the images' smaller sides check a new patch size (reshape)
         self.patch_size = patches.patch_size
         self.batch_size = int(batch_size)
         self.patches_per_epoch = patches.patches_per_epoch
@@ -115,7 +115,7 @@ class ResidentPatches(Dataset):
         >>> len(patches), patches[6].target.shape
         (7, torch.Size([4, 1, 16, 16]))
         """
-        self.source.check_patch_size(patch_size, key="patch_size")
+        check_patch_size(patch_size, self.sides, key="patch_size")
         if batch_size < 1:
             raise ConfigError(f"batch size must be at least 1, got {batch_size}")
         self.patch_size, self.batch_size, self._reshaped = int(patch_size), int(batch_size), True
